@@ -1,0 +1,1 @@
+"""The agent roles: planner, editor, reviewer, PR writer."""

@@ -1,0 +1,3 @@
+"""Tandem: a hybrid model-routing agent orchestrator for code repositories."""
+
+__version__ = "0.1.0"

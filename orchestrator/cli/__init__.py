@@ -1,0 +1,105 @@
+"""The ``tandem`` command line.
+
+Sub-commands live in their own modules and are imported only when used, so a quick
+``tandem --help`` stays quick and each area owns its file. Every ``TandemError`` is
+printed as one line (``tandem: error: ...``) with exit status 2; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from typing import Any
+
+import click
+
+from orchestrator.errors import TandemError
+
+# name -> "module:attribute"; a module that does not exist is not listed.
+COMMANDS: dict[str, str] = {
+    "run": "orchestrator.cli.jobs:run",
+    "demo": "orchestrator.cli.jobs:demo",
+    "resume": "orchestrator.cli.jobs:resume",
+    "rollback": "orchestrator.cli.jobs:rollback",
+    "jobs": "orchestrator.cli.jobs:jobs",
+    "show": "orchestrator.cli.jobs:show",
+    "submit": "orchestrator.cli.queue:submit",
+    "worker": "orchestrator.cli.queue:worker",
+    "cancel": "orchestrator.cli.queue:cancel",
+    "pr": "orchestrator.cli.pr:pr",
+    "steer": "orchestrator.cli.live:steer",
+    "chat": "orchestrator.cli.live:chat",
+    "approve": "orchestrator.cli.live:approve",
+    "reject": "orchestrator.cli.live:reject",
+    "sim": "orchestrator.cli.sim:sim",
+    "policy": "orchestrator.cli.policy:policy",
+    "bench": "orchestrator.cli.bench:bench",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def _available(self) -> dict[str, str]:
+        out = {}
+        for name, target in self.lazy.items():
+            module = target.split(":")[0]
+            if importlib.util.find_spec(module) is not None:
+                out[name] = target
+        return out
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._available()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            return cmd
+        target = self._available().get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            cmd = getattr(importlib.import_module(module_name), attr)
+        except AttributeError:
+            return None
+        return cmd if isinstance(cmd, click.Command) else None
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tandem")
+def cli() -> None:
+    """Tandem: route coding steps between a fast and a deep model, checkpoint every step
+    in git, and finish with a reviewed pull request.
+
+    Start with `tandem demo` (simulated models, no keys, no network).
+    """
+
+
+def emit_json(obj: Any) -> None:
+    """Print one JSON document on stdout (for ``--json`` output)."""
+    click.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="tandem", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("tandem: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except TandemError as exc:
+        click.echo(f"tandem: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("tandem: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,86 @@
+"""Settings: the only module that reads the process environment.
+
+Every other module receives a ``Settings`` (or a value taken from it) or calls
+``secret(name)`` / ``scrubbed_env()`` here. Environment variables use the ``TANDEM_``
+prefix, e.g. ``TANDEM_HOME=/srv/tandem`` or ``TANDEM_REDIS_URL=redis://localhost:6379/0``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Variables a verification command may inherit. Everything else (API keys, tokens,
+# cloud credentials) is dropped: model-written code must never see secrets.
+_SAFE_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "TMPDIR", "USER")
+
+
+class Settings(BaseSettings):
+    """Process-wide settings, from ``TANDEM_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="TANDEM_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".tandem",
+        description="Tandem's home: job worktrees, the SQLite graph store, event logs.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL for the queue and the shared graph store; unset = embedded mode.",
+    )
+    policy: str | None = Field(
+        default=None,
+        description="Default policy name or path when a command is given none.",
+    )
+    log_level: str = Field(default="WARNING", description="Python logging level for tandem.")
+
+    @property
+    def user_policy_path(self) -> Path:
+        """The user-level policy layer (between built-in and repository layers)."""
+        return self.home / "policy.yaml"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.home / "worktrees"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "state.sqlite"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process (read once)."""
+    return Settings()
+
+
+def secret(env_name: str) -> str | None:
+    """The value of the environment variable ``env_name`` (an API key), or None.
+
+    Policies name the variable, never the value, so keys never land in files or logs.
+    """
+    value = os.environ.get(env_name)
+    return value or None
+
+
+def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A minimal environment for running untrusted commands (tests, linters)."""
+    env = {k: os.environ[k] for k in _SAFE_ENV_VARS if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def secret_values(names: list[str] | tuple[str, ...]) -> list[str]:
+    """Values of the named secret variables that are set (for redaction)."""
+    return [v for v in (secret(n) for n in names) if v]

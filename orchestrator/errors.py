@@ -1,0 +1,272 @@
+"""The one exception tree of Tandem.
+
+Foreign errors (httpx, websockets, redis, git, yaml) are translated where they enter,
+chained with ``raise ... from exc``. Everything a user can cause or fix is a
+``TandemError``; the CLI prints its ``str()`` as one line and exits non-zero. Anything
+else is a programming error and crashes loudly with a traceback.
+
+    TandemError
+    ├── ConfigError                   bad settings or command-line input
+    │   └── PolicyError               a policy file that does not validate (file, line, field)
+    ├── ModelError                    talking to a model provider (endpoint in the message)
+    │   ├── ModelConnectError         endpoint unreachable / handshake failed
+    │   ├── ModelTimeout              connect, first-token or idle timeout
+    │   ├── ModelProtocolError        the server is not speaking the expected protocol
+    │   ├── ModelHTTPError            an HTTP-equivalent error status (``status``)
+    │   │   ├── AuthenticationError   401 / 403: check the key's env var
+    │   │   ├── ModelNotFound         404: unknown model or wrong base URL
+    │   │   ├── RateLimited           429 (``retry_after_s``)
+    │   │   └── ServerError           5xx
+    │   ├── StreamInterrupted         the stream ended before a terminal event
+    │   ├── ResponseFailed            terminal ``failed`` / ``incomplete`` event
+    │   ├── PreviousResponseNotFound  server lost the chained response state
+    │   ├── ConnectionLimitReached    WebSocket connection lifetime limit
+    │   └── ServedModelMismatch       the provider served another model than requested
+    ├── WorkspaceError                git worktrees, checkpoints, edits
+    │   ├── GitError                  a git command failed
+    │   ├── UnsafePath                an edit path outside the worktree, under .git, ...
+    │   └── EditApplyError            an edit that does not apply (an observation for the model)
+    ├── StoreError                    graph-state storage and the job queue
+    │   ├── RedisUnavailable          Redis not reachable (URL in the message)
+    │   └── LeaseLost                 this worker's fencing token is stale
+    ├── JobError                      job bookkeeping
+    │   └── JobNotFound
+    ├── ForgeError                    pushing and opening pull requests (``status``)
+    │   ├── PushRejected
+    │   └── SecretDetected            a secret would leave the machine: blocked
+    └── ControlFlow                   caught in one place, the graph's step runner
+        ├── Escalate                  (``reason``)
+        ├── BudgetExceeded            (``budget``, ``used``, ``limit``)
+        ├── ApprovalRequired          (``rule_id``, ``reason``)
+        └── JobCancelled
+"""
+
+from __future__ import annotations
+
+
+class TandemError(Exception):
+    """Base of every error a user can cause or fix."""
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+class ConfigError(TandemError):
+    """Bad settings or command-line input."""
+
+
+class PolicyError(ConfigError):
+    """A policy that does not validate; the message names file, line and field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        where = file or "<policy>"
+        if line is not None:
+            where += f":{line}"
+        if field:
+            where += f": {field}"
+        super().__init__(f"{where}: {message}")
+
+
+# --- models ------------------------------------------------------------------------
+
+
+class ModelError(TandemError):
+    """Talking to a model provider failed."""
+
+    def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+        self.endpoint = endpoint
+        super().__init__(f"{message} [{endpoint}]" if endpoint else message)
+
+
+class ModelConnectError(ModelError):
+    """The endpoint could not be reached, or the handshake failed."""
+
+
+class ModelTimeout(ModelError):
+    """A connect, first-token or idle timeout expired."""
+
+
+class ModelProtocolError(ModelError):
+    """The server answered, but not in the protocol the client speaks."""
+
+
+class ModelHTTPError(ModelError):
+    """An HTTP(-equivalent) error status from the provider."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        endpoint: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message, endpoint=endpoint)
+
+
+class AuthenticationError(ModelHTTPError):
+    """401/403: the key is missing, wrong or not allowed."""
+
+
+class ModelNotFound(ModelHTTPError):
+    """404: unknown model, or a base URL that does not serve this API."""
+
+
+class RateLimited(ModelHTTPError):
+    """429: too many requests; ``retry_after_s`` when the server said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 429,
+        endpoint: str | None = None,
+        code: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, status=status, endpoint=endpoint, code=code)
+
+
+class ServerError(ModelHTTPError):
+    """5xx from the provider."""
+
+
+class StreamInterrupted(ModelError):
+    """The stream ended (close, EOF, drop) before a terminal event."""
+
+
+class ResponseFailed(ModelError):
+    """The provider ended the response as failed or incomplete."""
+
+    def __init__(
+        self, message: str, *, endpoint: str | None = None, reason: str | None = None
+    ) -> None:
+        self.reason = reason
+        super().__init__(message, endpoint=endpoint)
+
+
+class PreviousResponseNotFound(ModelError):
+    """The server no longer holds the state ``previous_response_id`` points at."""
+
+
+class ConnectionLimitReached(ModelError):
+    """The WebSocket reached its lifetime limit; a new connection is needed."""
+
+
+class ServedModelMismatch(ModelError):
+    """The provider reports serving another model than the one requested."""
+
+    def __init__(self, requested: str, served: str, *, endpoint: str | None = None) -> None:
+        self.requested = requested
+        self.served = served
+        super().__init__(f"requested model {requested!r} but served {served!r}", endpoint=endpoint)
+
+
+# --- workspace ---------------------------------------------------------------------
+
+
+class WorkspaceError(TandemError):
+    """Worktrees, checkpoints and edits."""
+
+
+class GitError(WorkspaceError):
+    """A git command failed."""
+
+
+class UnsafePath(WorkspaceError):
+    """An edit target outside the worktree, under .git, a device, a binary, ..."""
+
+
+class EditApplyError(WorkspaceError):
+    """An edit that does not apply; the message is written for the model to read."""
+
+
+# --- storage and queue -------------------------------------------------------------
+
+
+class StoreError(TandemError):
+    """Graph-state storage and the job queue."""
+
+
+class RedisUnavailable(StoreError):
+    """Redis could not be reached."""
+
+
+class LeaseLost(StoreError):
+    """This worker no longer holds the job's lease (a newer fencing token exists)."""
+
+
+# --- jobs --------------------------------------------------------------------------
+
+
+class JobError(TandemError):
+    """Job bookkeeping."""
+
+
+class JobNotFound(JobError):
+    """No job with that id."""
+
+
+# --- forge -------------------------------------------------------------------------
+
+
+class ForgeError(TandemError):
+    """Pushing a branch or opening a pull request failed."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class PushRejected(ForgeError):
+    """The remote rejected the push; the local branch and bundle are intact."""
+
+
+class SecretDetected(ForgeError):
+    """A secret would leave the machine; nothing was sent."""
+
+
+# --- control flow (caught only by the graph's step runner) --------------------------
+
+
+class ControlFlow(TandemError):
+    """Signals that steer the graph; never shown to users as failures."""
+
+
+class Escalate(ControlFlow):
+    def __init__(self, reason: str, *, rule_id: str | None = None) -> None:
+        self.reason = reason
+        self.rule_id = rule_id
+        super().__init__(reason)
+
+
+class BudgetExceeded(ControlFlow):
+    def __init__(self, budget: str, used: float, limit: float) -> None:
+        self.budget = budget
+        self.used = used
+        self.limit = limit
+        super().__init__(f"budget {budget} exceeded: {used:g} of {limit:g}")
+
+
+class ApprovalRequired(ControlFlow):
+    def __init__(self, reason: str, *, rule_id: str | None = None) -> None:
+        self.reason = reason
+        self.rule_id = rule_id
+        super().__init__(reason)
+
+
+class JobCancelled(ControlFlow):
+    """The job was cancelled by a user."""
