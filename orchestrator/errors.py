@@ -7,7 +7,8 @@ else is a programming error and crashes loudly with a traceback.
 
     TandemError
     ├── ConfigError                   bad settings or command-line input
-    │   └── PolicyError               a policy file that does not validate (file, line, field)
+    │   ├── PolicyError               a policy file that does not validate (file, line, field)
+    │   └── SimConfigError            a bad simulator tape, profile or fault (file in the message)
     ├── ModelError                    talking to a model provider (endpoint in the message)
     │   ├── ModelConnectError         endpoint unreachable / handshake failed
     │   ├── ModelTimeout              connect, first-token or idle timeout
@@ -33,7 +34,11 @@ else is a programming error and crashes loudly with a traceback.
     │   └── JobNotFound
     ├── ForgeError                    pushing and opening pull requests (``status``)
     │   ├── PushRejected
-    │   └── SecretDetected            a secret would leave the machine: blocked
+    │   ├── SecretDetected            a secret would leave the machine: blocked
+    │   ├── ForgeAuthError            401 / 403: check the token's env var and scopes
+    │   ├── ForgeNotFound             404: wrong repository, API URL, or no access
+    │   ├── ForgeValidationError      422: the forge refused the request's content
+    │   └── ForgeRateLimited          429, or 403 with no requests left (``retry_after_s``)
     └── ControlFlow                   caught in one place, the graph's step runner
         ├── Escalate                  (``reason``)
         ├── BudgetExceeded            (``budget``, ``used``, ``limit``)
@@ -75,6 +80,10 @@ class PolicyError(ConfigError):
         if field:
             where += f": {field}"
         super().__init__(f"{where}: {message}")
+
+
+class SimConfigError(ConfigError):
+    """A simulator tape, speed profile or fault that does not validate."""
 
 
 # --- models ------------------------------------------------------------------------
@@ -237,6 +246,28 @@ class PushRejected(ForgeError):
 
 class SecretDetected(ForgeError):
     """A secret would leave the machine; nothing was sent."""
+
+
+class ForgeAuthError(ForgeError):
+    """401/403 from the forge: the token is missing, wrong or lacks a scope."""
+
+
+class ForgeNotFound(ForgeError):
+    """404 from the forge: unknown repository or pull request, or one the token cannot see."""
+
+
+class ForgeValidationError(ForgeError):
+    """422 from the forge: the request was understood but refused (e.g. unknown base)."""
+
+
+class ForgeRateLimited(ForgeError):
+    """The forge's rate limit was reached; ``retry_after_s`` when the forge said."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, status=status)
 
 
 # --- control flow (caught only by the graph's step runner) --------------------------

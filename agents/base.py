@@ -1,0 +1,73 @@
+"""What the agents need from the engine, as one small Protocol, plus prompt and JSON helpers.
+
+Agents build prompts and validate answers; they never pick a model, check budgets or
+write receipts themselves: the ``ModelCaller`` (the engine's gateway) does that.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+PROMPTS_DIR = Path(__file__).parent / "prompts"
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # "user" | "assistant"
+    content: str
+
+
+class ModelCaller(Protocol):
+    async def __call__(
+        self, *, tier: str, phase: str, instructions: str, turns: list[Turn],
+        max_output_tokens: int | None = None,
+    ) -> str:
+        """Stream one model call and return its full text."""
+        ...
+
+
+def prompt(name: str) -> str:
+    return (PROMPTS_DIR / f"{name}.md").read_text(encoding="utf-8")
+
+
+class StructuredOutputError(ValueError):
+    """A model answer that does not validate, with the message to send back for repair."""
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
+
+
+def parse_json_model(text: str, model: type[T]) -> T:
+    """Validate the first JSON object in ``text`` (fenced or bare) as ``model``."""
+    match = _FENCE.search(text)
+    candidate = match.group(1) if match else text[text.find("{") : text.rfind("}") + 1]
+    try:
+        return model.model_validate(json.loads(candidate))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise StructuredOutputError(f"the answer is not valid {model.__name__} JSON: {exc}") from exc
+
+
+async def call_structured(
+    call: ModelCaller, *, tier: str, phase: str, instructions: str, turns: list[Turn],
+    model: type[T], max_output_tokens: int | None = None,
+) -> T:
+    """One call, validated; an invalid answer is repaired once, then the error propagates."""
+    text = await call(tier=tier, phase=phase, instructions=instructions, turns=turns,
+                      max_output_tokens=max_output_tokens)
+    try:
+        return parse_json_model(text, model)
+    except StructuredOutputError as exc:
+        repair = turns + [
+            Turn("assistant", text),
+            Turn("user", f"REPAIR: {exc}\nAnswer again with only the JSON object."),
+        ]
+        text = await call(tier=tier, phase=phase, instructions=instructions, turns=repair,
+                          max_output_tokens=max_output_tokens)
+        return parse_json_model(text, model)

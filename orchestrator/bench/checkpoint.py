@@ -1,0 +1,170 @@
+"""``tandem bench checkpoint``: checkpoint cost against repository size.
+
+Per size, in one job worktree of a cached synthetic repository, the same 3-file change
+is checkpointed three ways, interleaved so that they share the machine's noise:
+ours with the paths known (the edit case), ours with a ``git status`` scan (the
+command-ran case, scan and commit timed apart), and ``git add -A && git commit``.
+Worktree creation and restore are timed too. Medians, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from orchestrator.errors import ConfigError
+from orchestrator.workspace import Workspace
+from orchestrator.workspace.git import git_env, git_text
+from orchestrator.workspace.synthetic import ensure_synthetic_repo, synthetic_path
+from orchestrator.workspace.worktree import remove_worktree
+
+TARGET_SCALE_RATIO = 3.0
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _touch(ws: Workspace, n_files: int, round_no: int, salt: int) -> list[str]:
+    """Append a line to 3 deterministic files; returns their paths."""
+    paths = [synthetic_path((round_no * 7919 + k * 104729 + salt) % n_files) for k in range(3)]
+    for rel in paths:
+        with open(ws.path / rel, "a") as fh:
+            fh.write(f"# change {salt}-{round_no}\n")
+    return paths
+
+
+def _naive_commit(path: Path) -> None:
+    env = git_env()
+    subprocess.run(["git", "add", "-A"], cwd=path, env=env, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "naive"], cwd=path, env=env, check=True)
+
+
+def _measure_checkpoints(ws: Workspace, n_files: int, repeat: int) -> dict[str, float]:
+    ours: list[float] = []
+    naive: list[float] = []
+    scan: list[float] = []
+    scan_commit: list[float] = []
+    for i in range(repeat):
+        paths = _touch(ws, n_files, i, 1)
+        info = ws.checkpoint(f"bench {i}", {"Tandem-Step": str(i + 1)}, paths, scan=False)
+        ours.append(info.total_s)
+        _touch(ws, n_files, i, 2)
+        naive.append(_timed(lambda: _naive_commit(ws.path)))
+        _touch(ws, n_files, i, 3)
+        info = ws.checkpoint(f"bench scan {i}", {"Tandem-Step": str(i + 1)}, None, scan=True)
+        scan.append(info.scan_s)
+        scan_commit.append(info.commit_s)
+    return {
+        "ours_checkpoint_ms": _ms(statistics.median(ours)),
+        "ours_scan_ms": _ms(statistics.median(scan)),
+        "ours_scan_commit_ms": _ms(statistics.median(scan_commit)),
+        "naive_add_commit_ms": _ms(statistics.median(naive)),
+    }
+
+
+def _measure_restore(ws: Workspace, repeat: int) -> float:
+    checkpoints = ws.list_checkpoints()
+    older, newer = checkpoints[-1].sha, checkpoints[0].sha
+    times = [_timed(lambda sha=sha: ws.restore(sha)) for _ in range(repeat)
+             for sha in (older, newer)]
+    return _ms(statistics.median(times))
+
+
+def bench_size(cache_dir: Path, n_files: int, repeat: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    repo = ensure_synthetic_repo(cache_dir, n_files)
+    build_s = time.perf_counter() - t0
+    home = cache_dir / "home"
+    job = f"bench-{n_files}"
+    # A run that was interrupted may have left its worktree and branch behind.
+    remove_worktree(repo, home / "worktrees" / job, f"tandem/bench-{job}", delete_branch=True)
+    t1 = time.perf_counter()
+    ws = Workspace.open_or_create(repo, job, "bench", home=home)
+    row: dict[str, Any] = {"files": n_files, "repo_build_or_load_s": round(build_s, 2),
+                           "worktree_create_ms": _ms(time.perf_counter() - t1)}
+    try:
+        row.update(_measure_checkpoints(ws, n_files, repeat))
+        row["restore_ms"] = _measure_restore(ws, max(1, repeat // 2))
+    finally:
+        row["worktree_remove_ms"] = _ms(_timed(lambda: ws.remove(delete_branch=True)))
+    return row
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    small, large = rows[0], rows[-1]
+    scale = large["ours_checkpoint_ms"] / max(small["ours_checkpoint_ms"], 1e-9)
+    speedup = large["naive_add_commit_ms"] / max(large["ours_checkpoint_ms"], 1e-9)
+    return {
+        "ours_scale_ratio": round(scale, 2),
+        "ours_scale_target": TARGET_SCALE_RATIO,
+        "ours_scale_ok": scale <= TARGET_SCALE_RATIO,
+        "naive_over_ours_at_largest": round(speedup, 2),
+        "faster_than_naive_at_largest": speedup > 1.0,
+    }
+
+
+def _parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--sizes {text!r}: give file counts separated by commas, "
+                          "e.g. 1000,10000,100000") from None
+    if not sizes or min(sizes) < 10:
+        raise ConfigError(f"--sizes {text!r}: each size must be at least 10 files")
+    return sorted(sizes)
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    cols = ["files", "ours_checkpoint_ms", "naive_add_commit_ms", "ours_scan_ms",
+            "ours_scan_commit_ms", "worktree_create_ms", "restore_ms"]
+    click.echo("  ".join(f"{c:>20}" for c in cols))
+    for row in result["sizes"]:
+        click.echo("  ".join(f"{row[c]:>20}" for c in cols))
+    for key, value in result["summary"].items():
+        click.echo(f"{key}: {value}")
+
+
+@click.command("checkpoint")
+@click.option("--sizes", default="1000,10000,100000", show_default=True,
+              help="File counts of the synthetic repositories, comma-separated.")
+@click.option("--repeat", default=7, show_default=True, type=click.IntRange(1, 100),
+              help="Checkpoints per method and size; medians are reported.")
+@click.option("--cache-dir", default=".bench-cache", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Where the synthetic repositories are built once and reused.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def cli(sizes: str, repeat: int, cache_dir: Path, as_json: bool) -> None:
+    """Time a 3-file checkpoint (ours vs `git add -A && git commit`), the status scan,
+    worktree creation and restore on synthetic repositories of the given sizes."""
+    from orchestrator.cli import emit_json
+
+    cache_dir = cache_dir.resolve()
+    rows = [bench_size(cache_dir, n, repeat) for n in _parse_sizes(sizes)]
+    result = {
+        "bench": "checkpoint",
+        "git": git_text(cache_dir, "--version"),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "repeat": repeat,
+        "sizes": rows,
+        "summary": summarize(rows),
+    }
+    if as_json:
+        emit_json(result)
+    else:
+        _print_table(result)

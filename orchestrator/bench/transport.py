@@ -1,0 +1,238 @@
+"""``tandem bench transport``: round-trip overhead and client CPU per token, on loopback.
+
+The simulated provider runs in its own process with a zero-TTFT, unpaced model, so every
+millisecond measured is transport and client overhead:
+
+- round trip: median time from ``stream()`` to ``Completed`` of one-token requests over
+  the persistent WebSocket, pooled HTTP SSE, and HTTP SSE with a new TCP connection per
+  request (``Connection: close`` on an already-built client). The three run interleaved.
+- CPU per token: ``time.process_time()`` of this process while it consumes the same long
+  stream with our clients and with the official ``openai`` SDK (Responses over HTTP SSE
+  and over its WebSocket connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from orchestrator.models import (
+    Completed,
+    EndpointConfig,
+    Message,
+    ModelClient,
+    ModelRequest,
+    TextDelta,
+    make_client,
+)
+
+MODEL = "sim-bench"
+
+
+def _request(tokens: int) -> ModelRequest:
+    return ModelRequest(
+        model=MODEL, messages=[Message(role="user", content="bench")], max_output_tokens=tokens
+    )
+
+
+async def _round_trip_ms(client: ModelClient, request: ModelRequest) -> float:
+    start = time.perf_counter()
+    done = None
+    async for event in client.stream(request):
+        done = event
+    assert isinstance(done, Completed), f"bench request did not complete: {done!r}"
+    return (time.perf_counter() - start) * 1000
+
+
+async def round_trips(base_url: str, n_requests: int) -> dict[str, list[float]]:
+    """One-token round trips per transport, interleaved so noise hits all alike."""
+    clients = {
+        "ws": make_client(EndpointConfig(provider="openai-ws", base_url=base_url)),
+        "http_pooled": make_client(EndpointConfig(provider="openai-responses", base_url=base_url)),
+        "http_new_conn": make_client(EndpointConfig(
+            provider="openai-responses", base_url=base_url,
+            extra_headers={"connection": "close"})),
+    }
+    request = _request(1)
+    samples: dict[str, list[float]] = {name: [] for name in clients}
+    try:
+        for _ in range(10):  # warm-up: connections, code paths
+            for client in clients.values():
+                await _round_trip_ms(client, request)
+        for _ in range(n_requests):
+            for name, client in clients.items():
+                samples[name].append(await _round_trip_ms(client, request))
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    return samples
+
+
+async def _cpu_us_per_token(consume: Callable[[], Awaitable[int]], tokens: int) -> float:
+    start = time.process_time()
+    got = await consume()
+    used_s = time.process_time() - start
+    if got != tokens:
+        raise click.ClickException(f"expected {tokens} tokens, consumed {got}")
+    return used_s / tokens * 1e6
+
+
+def _ours(client: ModelClient, tokens: int) -> Callable[[], Awaitable[int]]:
+    async def consume() -> int:
+        n = 0
+        async for event in client.stream(_request(tokens)):
+            if type(event) is TextDelta:
+                n += 1
+        return n
+
+    return consume
+
+
+def _sdk_http(sdk: Any, tokens: int) -> Callable[[], Awaitable[int]]:
+    async def consume() -> int:
+        n = 0
+        stream = await sdk.responses.create(
+            model=MODEL, input="bench", max_output_tokens=tokens, stream=True)
+        async for event in stream:
+            if event.type == "response.output_text.delta":
+                n += 1
+        return n
+
+    return consume
+
+
+def _sdk_ws(sdk: Any, tokens: int) -> Callable[[], Awaitable[int]]:
+    async def consume() -> int:
+        n = 0
+        async with sdk.responses.connect() as conn:
+            await conn.response.create(model=MODEL, input="bench", max_output_tokens=tokens)
+            async for event in conn:
+                if event.type == "response.output_text.delta":
+                    n += 1
+                elif event.type in ("response.completed", "response.failed", "error"):
+                    break
+        return n
+
+    return consume
+
+
+async def cpu_per_token(base_url: str, tokens: int, repeats: int) -> dict[str, float | None]:
+    """Median client CPU µs per streamed token for each consumer of the same stream."""
+    ws = make_client(EndpointConfig(provider="openai-ws", base_url=base_url))
+    http = make_client(EndpointConfig(provider="openai-responses", base_url=base_url))
+    consumers: dict[str, Callable[[], Awaitable[int]]] = {
+        "ours_ws": _ours(ws, tokens), "ours_http": _ours(http, tokens),
+    }
+    sdk = _openai_sdk(base_url)
+    if sdk is not None:
+        consumers["sdk_http"] = _sdk_http(sdk, tokens)
+        consumers["sdk_ws"] = _sdk_ws(sdk, tokens)
+    results: dict[str, list[float]] = {name: [] for name in consumers}
+    try:
+        for _ in range(repeats):
+            for name, consume in consumers.items():
+                results[name].append(await _cpu_us_per_token(consume, tokens))
+    finally:
+        await ws.aclose()
+        await http.aclose()
+        if sdk is not None:
+            await sdk.close()
+    out: dict[str, float | None] = {"sdk_http": None, "sdk_ws": None}
+    out.update({name: statistics.median(v) for name, v in results.items()})
+    return out
+
+
+def _openai_sdk(base_url: str) -> Any:
+    try:
+        from openai import AsyncOpenAI
+    except ImportError:
+        return None
+    return AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def summarise(rtt: dict[str, list[float]], cpu: dict[str, float | None],
+              n_requests: int, tokens: int) -> dict[str, Any]:
+    med = {name: statistics.median(v) for name, v in rtt.items()}
+    sdk_best = min((v for v in (cpu["sdk_http"], cpu["sdk_ws"]) if v is not None), default=None)
+    result: dict[str, Any] = {
+        "requests_per_transport": n_requests,
+        "ws_rtt_overhead_ms": round(med["ws"], 3),
+        "http_pooled_rtt_overhead_ms": round(med["http_pooled"], 3),
+        "http_new_conn_rtt_overhead_ms": round(med["http_new_conn"], 3),
+        "ws_over_http_new_conn": _ratio(med["ws"], med["http_new_conn"]),
+        "ws_over_http_pooled": _ratio(med["ws"], med["http_pooled"]),
+        "stream_tokens": tokens,
+        "ours_cpu_us_per_token": _round(cpu["ours_ws"]),
+        "ours_http_cpu_us_per_token": _round(cpu["ours_http"]),
+        "openai_sdk_cpu_us_per_token": _round(sdk_best),
+        "openai_sdk_http_cpu_us_per_token": _round(cpu["sdk_http"]),
+        "openai_sdk_ws_cpu_us_per_token": _round(cpu["sdk_ws"]),
+        "ours_over_openai_sdk_cpu": _ratio(cpu["ours_ws"], sdk_best),
+        "ours_http_over_openai_sdk_http_cpu": _ratio(cpu["ours_http"], cpu["sdk_http"]),
+    }
+    result["targets_met"] = {
+        "ws_rtt <= 0.2 x http_new_conn": _le(result["ws_over_http_new_conn"], 0.2),
+        "ws_rtt <= 0.5 x http_pooled": _le(result["ws_over_http_pooled"], 0.5),
+        "ours_cpu <= 1/3 x openai_sdk": _le(result["ours_over_openai_sdk_cpu"], 1 / 3),
+    }
+    result["machine"] = {
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "platform": platform.platform(), "transport": "loopback",
+        "sdk_note": "openai_sdk_cpu_us_per_token is the lower of the SDK's HTTP SSE and "
+                    "WebSocket figures",
+    }
+    return result
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _le(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+async def run_bench(base_url: str, n_requests: int, tokens: int, repeats: int) -> dict[str, Any]:
+    rtt = await round_trips(base_url, n_requests)
+    cpu = await cpu_per_token(base_url, tokens, repeats)
+    return summarise(rtt, cpu, n_requests, tokens)
+
+
+@click.command("transport")
+@click.option("--requests", "n_requests", default=300, show_default=True,
+              help="One-token round trips per transport (at least 200 for the record).")
+@click.option("--tokens", default=20_000, show_default=True,
+              help="Length of the stream used for CPU per token.")
+@click.option("--repeats", default=3, show_default=True,
+              help="CPU measurements per consumer (the median is reported).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def cli(n_requests: int, tokens: int, repeats: int, as_json: bool) -> None:
+    """Measure model-transport overhead on loopback: WebSocket vs HTTP SSE round trips,
+    and client CPU per streamed token against the official openai SDK.
+
+    Starts the simulated provider in a separate process (zero TTFT, unpaced), so no
+    keys and no network are needed. Takes about a minute on 2 cores.
+    """
+    from orchestrator.cli import emit_json
+    from orchestrator.sim import SimConfig, SimServer
+
+    with SimServer.subprocess(SimConfig()) as sim:
+        result = asyncio.run(run_bench(sim.base_url, n_requests, tokens, repeats))
+    if as_json:
+        emit_json(result)
+        return
+    for key, value in result.items():
+        click.echo(f"{key}: {value}")
+    sys.stdout.flush()

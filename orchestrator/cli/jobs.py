@@ -1,0 +1,214 @@
+"""Job commands: run, demo, resume, rollback, jobs, show."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from orchestrator.cli import emit_json
+from orchestrator.cli.progress import Progress, receipts_table
+from orchestrator.config import get_settings
+from orchestrator.errors import ConfigError
+from orchestrator.events import read_events
+from orchestrator.jobstore import JobRecord, list_jobs, load_job, new_job_id
+
+PR_KINDS = click.Choice(["bundle", "github", "gitlab", "none"])
+
+
+def _execute(job: JobRecord, *, json_out: bool, resume_value: Any = None) -> JobRecord:
+    from orchestrator.runner import run_job
+
+    progress = Progress(enabled=not json_out)
+    job = asyncio.run(run_job(job, resume_value=resume_value, listeners=(progress.on_event,)))
+    progress.close()
+    return job
+
+
+def _job_summary(job: JobRecord) -> dict[str, Any]:
+    receipts = [r.model_dump(mode="json") for r in job.receipts]
+    return {
+        "job_id": job.job_id, "status": job.status, "pause_reason": job.pause_reason,
+        "error": job.error, "task": job.task, "repo": job.repo, "worktree": job.worktree,
+        "branch": job.branch, "base_sha": job.base_sha, "head_sha": job.head_sha,
+        "plan": job.plan, "steps": job.steps, "budget": job.budget,
+        "escalations": [e for s in job.steps for e in s.get("escalations", [])],
+        "checkpoints": [s.get("checkpoint_sha") for s in job.steps],
+        "pr": job.pr_result,
+        "pr_bundle": (job.pr_result or {}).get("bundle_dir"),
+        "receipts": receipts,
+    }
+
+
+def _report(job: JobRecord, json_out: bool) -> None:
+    if json_out:
+        emit_json(_job_summary(job))
+    else:
+        receipts_table(job)
+    if job.status in ("failed", "cancelled"):
+        sys.exit(1)
+
+
+def _new_job(repo: Path, task: str, **fields: Any) -> JobRecord:
+    repo = repo.resolve()
+    if not (repo / ".git").exists():
+        raise ConfigError(f"{repo} is not a git repository (no .git): run `git init` there, "
+                          "or point tandem at the repository root")
+    job = JobRecord(job_id=new_job_id(), repo=str(repo), task=task, **fields)
+    job.save()
+    return job
+
+
+@click.command()
+@click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("task")
+@click.option("--policy", "-p", help="Policy name (default, strict, fast-only, deep-only) or "
+              "path to a YAML file.")
+@click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a policy field, e.g. -s budgets.max_cost_usd=2 (repeatable).")
+@click.option("--test", "test_cmd", help="Verification command run after every step "
+              "(replaces the policy's verify commands).")
+@click.option("--base", "base_ref", default="HEAD", show_default=True,
+              help="Git ref the job branch starts from.")
+@click.option("--pr", "pr_kind", type=PR_KINDS, default="bundle", show_default=True,
+              help="Where the result goes: a PR bundle on disk, GitHub, GitLab, or nowhere.")
+@click.option("--forge-repo", help="owner/name (GitHub) or project path (GitLab) for --pr.")
+@click.option("--tape", type=click.Path(exists=True, dir_okay=False),
+              help="Scripted answers for the simulated provider (tiers at sim://).")
+@click.option("--json", "json_out", is_flag=True, help="Print the job summary as JSON.")
+def run(repo: Path, task: str, policy: str | None, overrides: tuple[str, ...],
+        test_cmd: str | None, base_ref: str, pr_kind: str, forge_repo: str | None,
+        tape: str | None, json_out: bool) -> None:
+    """Carry TASK out on the git repository REPO: plan, route each step to the fast or the
+    deep model, verify, checkpoint, and finish with a pull request (or PR bundle).
+
+    The repository's own working tree, index and branches are never touched: the job
+    works in its own worktree on branch tandem/<slug>-<job>.
+    """
+    job = _new_job(repo, task, policy=policy, overrides=list(overrides), test_cmd=test_cmd,
+                   base_ref=base_ref, pr=pr_kind, tape=tape,
+                   forge={"repo": forge_repo} if forge_repo else {})
+    _report(_execute(job, json_out=json_out), json_out)
+
+
+def create_demo_repo(target: Path) -> Path:
+    """Copy the sample repository template to ``target`` and commit it."""
+    from orchestrator.demo import TEMPLATE_DIR
+
+    if target.exists() and any(target.iterdir()):
+        raise ConfigError(f"{target} exists and is not empty: choose another --dir")
+    shutil.copytree(TEMPLATE_DIR, target, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    ident = ["-c", "user.name=Tandem demo", "-c", "user.email=demo@tandem.invalid"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"],
+                 [*ident, "commit", "-q", "-m", "Sample shop"]):
+        subprocess.run(["git", *args], cwd=target, check=True, capture_output=True)
+    return target
+
+
+@click.command()
+@click.option("--dir", "target", type=click.Path(path_type=Path),
+              help="Where to create the sample repository (default: under the Tandem home).")
+@click.option("--policy", "-p", default="default", show_default=True)
+@click.option("--pr", "pr_kind", type=PR_KINDS, default="bundle", show_default=True)
+@click.option("--json", "json_out", is_flag=True, help="Print receipts and the PR bundle "
+              "path as JSON.")
+def demo(target: Path | None, policy: str, pr_kind: str, json_out: bool) -> None:
+    """Run a scripted multi-step job on a sample repository with the simulated models
+    (no network, no keys): a fast single-file edit, a gate escalation on an auth change,
+    a failing test fixed after escalation, a checkpoint per step, and a PR bundle."""
+    from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD, TAPE_PATH
+
+    target = target or get_settings().home / "demo" / time.strftime("shop-%Y%m%d-%H%M%S")
+    repo = create_demo_repo(target)
+    if not json_out:
+        click.echo(f"sample repository: {repo}", err=True)
+    job = _new_job(repo, DEMO_TASK, policy=policy, test_cmd=DEMO_TEST_CMD, pr=pr_kind,
+                   tape=str(TAPE_PATH))
+    _report(_execute(job, json_out=json_out), json_out)
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Extra policy overrides for the rest of the job, e.g. a raised budget: "
+              "-s budgets.max_cost_usd=10")
+@click.option("--note", help="Guidance for the model after a pause (added to its context).")
+@click.option("--json", "json_out", is_flag=True)
+def resume(job_id: str, overrides: tuple[str, ...], note: str | None, json_out: bool) -> None:
+    """Continue a paused, interrupted or crashed job from its last checkpoint."""
+    job = load_job(job_id)
+    if job.status == "done":
+        raise ConfigError(f"job {job.job_id} is already done (see `tandem show {job.job_id}`)")
+    if (job.pause_reason or "").startswith("approval"):
+        raise ConfigError(f"job {job.job_id} waits for a human decision: "
+                          f"`tandem approve {job.job_id}` or `tandem reject {job.job_id} "
+                          "--reason ...`")
+    job.overrides = [*job.overrides, *overrides]
+    job.save()
+    _report(_execute(job, json_out=json_out, resume_value={"note": note}), json_out)
+
+
+def execute(job: JobRecord, *, json_out: bool, resume_value: Any = None) -> None:
+    """Run or resume a job and report it (shared by the approval commands)."""
+    _report(_execute(job, json_out=json_out, resume_value=resume_value), json_out)
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--to", "step", type=int, required=True, help="Step whose checkpoint to restore.")
+@click.option("--json", "json_out", is_flag=True)
+def rollback(job_id: str, step: int, json_out: bool) -> None:
+    """Restore a job's worktree (and its graph state) to the checkpoint of step STEP;
+    `tandem resume JOB` then redoes the steps after it."""
+    from orchestrator.runner import rollback_job
+
+    job = load_job(job_id)
+    sha = asyncio.run(rollback_job(job, step))
+    if json_out:
+        emit_json({"job_id": job.job_id, "step": step, "sha": sha})
+    else:
+        click.echo(f"job {job.job_id} rolled back to step {step} ({sha[:12]}); "
+                   f"continue with `tandem resume {job.job_id}`")
+
+
+@click.command()
+@click.option("--json", "json_out", is_flag=True)
+def jobs(json_out: bool) -> None:
+    """List jobs, newest first."""
+    records = list_jobs()
+    if json_out:
+        emit_json([{"job_id": j.job_id, "status": j.status, "task": j.task, "repo": j.repo,
+                    "steps": len(j.steps), "pause_reason": j.pause_reason} for j in records])
+        return
+    if not records:
+        click.echo("no jobs yet: try `tandem demo`")
+    for j in records:
+        reason = f" ({j.pause_reason})" if j.pause_reason else ""
+        click.echo(f"{j.job_id}  {j.status:<9} {len(j.steps)} steps  {j.task[:60]}{reason}")
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--json", "json_out", is_flag=True)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing events until the job ends.")
+def show(job_id: str, json_out: bool, follow: bool) -> None:
+    """Show a job: plan, receipts, checkpoints and cost (or follow its events live)."""
+    job = load_job(job_id)
+    if follow:
+        from orchestrator.cli.progress import follow_events
+
+        follow_events(job, json_out=json_out)
+        return
+    if json_out:
+        out = _job_summary(job)
+        out["events"] = len(read_events(job.events_path))
+        emit_json(out)
+        return
+    receipts_table(job)

@@ -1,0 +1,134 @@
+"""Live progress lines, the receipt table, and following a job's event log."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.events import iter_events
+from orchestrator.jobstore import JobRecord, load_job
+
+_TERMINAL = {"job.done", "job.paused", "job.failed", "job.cancelled"}
+
+
+class Progress:
+    """Prints one line per meaningful event to stderr (stdout stays for results)."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.console = Console(stderr=True, highlight=False)
+        self._last_progress = 0.0
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        line = describe(event)
+        if line is None:
+            return
+        if event.get("type") == "model.progress":
+            now = time.monotonic()
+            if now - self._last_progress < 1.0:
+                return
+            self._last_progress = now
+        self.console.print(line)
+
+    def close(self) -> None:
+        pass
+
+
+def describe(event: dict[str, Any]) -> str | None:
+    """One human line for an event, or None for events not worth a line."""
+    t = event.get("type")
+    step = event.get("step")
+    if t == "plan":
+        steps = event.get("steps", [])
+        return f"[bold]plan[/]: {len(steps)} steps" + "".join(
+            f"\n  {i}. {s['intent']}" for i, s in enumerate(steps, 1))
+    if t == "step.start":
+        return f"[bold]step {step}[/] → {event.get('tier')} ({event.get('rule')}): {event.get('intent')}"
+    if t == "model.progress":
+        return f"  … {event.get('tier')} {event.get('model')}: {event.get('tokens')} tokens"
+    if t == "receipt":
+        return _describe_receipt(event["receipt"])
+    if t == "escalate":
+        return f"  [yellow]escalate[/] step {step} → {event.get('to')}: {event.get('reason')}"
+    if t == "verify":
+        results = event.get("results", [])
+        ok = all(r.get("passed") for r in results)
+        return "  verify: " + ("[green]passed[/]" if ok else "[red]failed[/] " + "; ".join(
+            r.get("summary", "") for r in results if not r.get("passed")))
+    if t == "edit.rejected":
+        return f"  [yellow]edit rejected[/]: {str(event.get('error'))[:160]}"
+    if t in ("job.paused", "job.failed"):
+        return f"[red]{t}[/]: {event.get('reason') or event.get('error')}"
+    if t == "pr":
+        where = event.get("bundle_dir") or event.get("url") or event.get("kind")
+        return f"[bold]pull request[/]: {where}"
+    return None
+
+
+def _describe_receipt(r: dict[str, Any]) -> str | None:
+    if r["kind"] == "model_call":
+        tps = r.get("tokens_per_s")
+        speed = f", {tps:.0f} tok/s" if tps else ""
+        return (f"  {r['phase']}: {r.get('tier')} {r.get('served_model')} "
+                f"{r.get('tokens_out')} tokens{speed}")
+    if r["phase"] == "gate":
+        return f"  gate: {r.get('action')} ({r.get('rule_id')}) {'; '.join(r.get('reasons', []))[:160]}"
+    if r["phase"] == "checkpoint":
+        return f"  checkpoint {str(r.get('checkpoint_sha'))[:12]}"
+    return None
+
+
+def receipts_table(job: JobRecord) -> None:
+    console = Console(highlight=False)
+    table = Table(title=f"job {job.job_id}: {job.status}", show_lines=False)
+    for col in ("step", "phase", "tier", "rule", "action", "model", "tok in/out", "cost $",
+                "tok/s", "checkpoint"):
+        table.add_column(col)
+    for r in job.receipts:
+        table.add_row(
+            str(r.step or "-"), r.phase, r.tier or "-", r.rule_id or "-", r.action or "-",
+            r.served_model or "-",
+            f"{r.tokens_in}/{r.tokens_out}" if r.kind == "model_call" else "-",
+            f"{r.cost_usd:.4f}" if r.kind == "model_call" else "-",
+            f"{r.tokens_per_s:.0f}" if r.tokens_per_s else "-",
+            (r.checkpoint_sha or "")[:10] or "-",
+        )
+    console.print(table)
+    for s in job.steps:
+        for e in s.get("escalations", []):
+            console.print(f"step {s['step']} escalation: {e}")
+    if job.pause_reason:
+        console.print(f"[yellow]paused[/]: {job.pause_reason} — `tandem resume {job.job_id}`")
+    if job.error:
+        console.print(f"[red]error[/]: {job.error}")
+    if job.pr_result:
+        where = job.pr_result.get("bundle_dir") or job.pr_result.get("url")
+        console.print(f"pull request: {where}")
+    console.print(f"cost: ${job.budget.get('cost_usd', 0.0):.4f}  tokens: "
+                  f"{job.budget.get('tokens', {})}")
+
+
+def follow_events(job: JobRecord, *, json_out: bool, poll_s: float = 0.2) -> None:
+    """Print the job's events as they are appended, until a terminal event."""
+    seen = 0
+    progress = Progress()
+    while True:
+        events = list(iter_events(job.events_path))
+        for event in events[seen:]:
+            if json_out:
+                click.echo(json.dumps(event, default=str))
+            else:
+                progress.on_event(event)
+            if event.get("type") in _TERMINAL:
+                return
+        seen = len(events)
+        if load_job(job.job_id).status not in ("running", "queued") and seen == len(events):
+            return
+        time.sleep(poll_s)

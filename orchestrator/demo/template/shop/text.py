@@ -1,0 +1,6 @@
+"""Text helpers."""
+
+
+def normalize(text: str) -> str:
+    """Collapse runs of whitespace and strip the ends."""
+    return " ".join(text.split())

@@ -1,0 +1,196 @@
+"""The model gateway: the one place the graph talks to models.
+
+For each call it checks the budget, picks the tier's model (falling back only to models
+of the same tier, never silently to another tier), streams the answer (feeding live
+progress listeners), verifies the served model, prices the call and writes its receipt.
+Agents see it as ``agents.base.ModelCaller``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import aclosing
+from typing import Any
+
+from agents.base import Turn
+from orchestrator import budget
+from orchestrator.config import secret
+from orchestrator.errors import (
+    ConfigError,
+    ModelError,
+    ResponseFailed,
+    ServedModelMismatch,
+)
+from orchestrator.events import EventLog
+from orchestrator.models import (
+    Completed,
+    EndpointConfig,
+    Failed,
+    Incomplete,
+    Message,
+    ModelClient,
+    ModelRequest,
+    TextDelta,
+    make_client,
+)
+from orchestrator.policy import ModelEntry, Policy
+from orchestrator.receipts import Receipt
+
+ProgressListener = Callable[[dict[str, Any]], None]
+_PROGRESS_EVERY_S = 0.25
+
+
+def _endpoint(entry: ModelEntry, sim_url: str | None) -> EndpointConfig:
+    base_url = entry.base_url
+    if base_url.startswith("sim://"):
+        if sim_url is None:
+            raise ConfigError(f"model {entry.model!r} points at the simulator (sim://) "
+                              "but no simulator is running")
+        base_url = sim_url
+    api_key = secret(entry.api_key_env) if entry.api_key_env else None
+    if entry.api_key_env and api_key is None and not entry.base_url.startswith("sim://"):
+        raise ConfigError(f"model {entry.model!r} needs an API key in ${entry.api_key_env}, "
+                          "which is not set")
+    return EndpointConfig(
+        provider=entry.provider, base_url=base_url, api_key=api_key or "sim",
+        api_key_env=entry.api_key_env, connect_timeout_s=entry.connect_timeout_s,
+        first_token_timeout_s=entry.first_token_timeout_s, idle_timeout_s=entry.idle_timeout_s,
+    )
+
+
+class ModelGateway:
+    """Budgeted, receipted model calls for one job."""
+
+    def __init__(
+        self, policy: Policy, events: EventLog, *, job_id: str, sim_url: str | None = None
+    ) -> None:
+        self.policy = policy
+        self.events = events
+        self.job_id = job_id
+        self.sim_url = sim_url
+        self.usage: dict[str, Any] = budget.new_usage()
+        self.step: int | None = None
+        self.steps_done = 0
+        self.listeners: list[ProgressListener] = []
+        self._clients: dict[tuple[str, str, str], ModelClient] = {}
+        self.last_receipt: Receipt | None = None
+        self.in_flight: ModelClient | None = None
+
+    def begin(self, usage: dict[str, Any] | None, *, step: int | None, steps_done: int) -> None:
+        """Adopt the graph state's usage before a node runs."""
+        self.usage = dict(usage) if usage else budget.new_usage()
+        self.usage["tokens"] = dict(self.usage.get("tokens", {}))
+        self.step = step
+        self.steps_done = steps_done
+
+    def _client(self, entry: ModelEntry) -> ModelClient:
+        key = (entry.provider, entry.base_url, entry.model)
+        if key not in self._clients:
+            self._clients[key] = make_client(_endpoint(entry, self.sim_url))
+        return self._clients[key]
+
+    async def __call__(
+        self, *, tier: str, phase: str, instructions: str, turns: list[Turn],
+        max_output_tokens: int | None = None,
+    ) -> str:
+        budget.check(self.policy.budgets, self.usage, tier=tier, steps_done=self.steps_done)
+        entries = self._entries(tier)
+        messages = [Message(role="assistant" if t.role == "assistant" else "user",
+                            content=t.content) for t in turns]
+        errors: list[str] = []
+        for i, entry in enumerate(entries):
+            request = ModelRequest(
+                model=entry.model, messages=messages, instructions=instructions,
+                max_output_tokens=max_output_tokens or entry.max_output_tokens,
+                metadata={"job": self.job_id, "phase": phase, "step": str(self.step or 0)},
+            )
+            try:
+                return await self._call_one(entry, tier, phase, request, fallback_from=errors)
+            except ServedModelMismatch:
+                raise
+            except ModelError as exc:
+                errors.append(f"{entry.model}: {exc}")
+                if i + 1 == len(entries):
+                    raise
+                self.events.emit("model.fallback", tier=tier, failed=entry.model,
+                                 next=entries[i + 1].model, error=str(exc))
+        raise ConfigError(f"tier {tier!r} has no models")  # unreachable: tiers have >= 1
+
+    def _entries(self, tier: str) -> list[ModelEntry]:
+        if tier not in self.policy.tiers:
+            raise ConfigError(f"policy {self.policy.name!r} has no tier {tier!r}")
+        out: list[ModelEntry] = []
+        for entry in self.policy.tiers[tier].models:
+            out.append(entry)
+            out.extend(entry.fallbacks)
+        return out
+
+    async def _call_one(
+        self, entry: ModelEntry, tier: str, phase: str, request: ModelRequest,
+        fallback_from: list[str],
+    ) -> str:
+        client = self._client(entry)
+        self.events.emit("model.start", step=self.step, phase=phase, tier=tier, model=entry.model)
+        start = time.perf_counter()
+        completed = await self._drain(client, tier, phase, request)
+        m = client.last_metrics
+        served = completed.served_model or (m.served_model if m else None)
+        usage = completed.usage
+        cost = budget.cost_usd(entry, usage.input_tokens, usage.output_tokens, usage.cached_tokens)
+        budget.add_call(self.usage, tier, usage.input_tokens + usage.output_tokens, cost)
+        receipt = Receipt(
+            job_id=self.job_id, step=self.step, phase=phase,  # type: ignore[arg-type]
+            kind="model_call", tier=tier, requested_model=entry.model, served_model=served,
+            transport=m.transport if m else None, tokens_in=usage.input_tokens,
+            tokens_out=usage.output_tokens, tokens_cached=usage.cached_tokens, cost_usd=cost,
+            ttft_ms=m.ttft_ms if m else None, tokens_per_s=m.tokens_per_s if m else None,
+            duration_ms=(time.perf_counter() - start) * 1000,
+            reasons=[f"fallback after: {e}" for e in fallback_from]
+            + (["fell back to HTTP SSE"] if m and m.fell_back_to_http else []),
+            features={"retries": m.retries if m else 0, "chained": m.chained if m else False},
+        )
+        self.last_receipt = receipt
+        self.events.receipt(receipt)
+        if served and served != entry.model and not entry.allow_served_model_mismatch:
+            raise ServedModelMismatch(entry.model, served, endpoint=entry.base_url)
+        return completed.text
+
+    async def _drain(
+        self, client: ModelClient, tier: str, phase: str, request: ModelRequest
+    ) -> Completed:
+        chunks: list[str] = []
+        last_emit = time.perf_counter()
+        tokens = 0
+        self.in_flight = client
+        try:
+            async with aclosing(client.stream(request)) as stream:
+                async for event in stream:
+                    if isinstance(event, TextDelta):
+                        chunks.append(event.text)
+                        tokens += 1
+                        now = time.perf_counter()
+                        if self.listeners and now - last_emit >= _PROGRESS_EVERY_S:
+                            last_emit = now
+                            self._progress(tier, phase, request.model, tokens, "".join(chunks))
+                    elif isinstance(event, Completed):
+                        return event
+                    elif isinstance(event, Failed):
+                        raise ResponseFailed(f"{request.model}: {event.error}", reason=event.code)
+                    elif isinstance(event, Incomplete):
+                        raise ResponseFailed(f"{request.model} stopped early: {event.reason}",
+                                             reason=event.reason)
+        finally:
+            self.in_flight = None
+        raise ResponseFailed(f"{request.model}: stream ended without a terminal event")
+
+    def _progress(self, tier: str, phase: str, model: str, tokens: int, text: str) -> None:
+        event = {"type": "model.progress", "step": self.step, "tier": tier, "phase": phase,
+                 "model": model, "tokens": tokens, "text": text}
+        for listener in self.listeners:
+            listener(event)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

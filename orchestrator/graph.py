@@ -1,0 +1,40 @@
+"""The job graph: wiring only (the nodes live in ``nodes.py``).
+
+    prepare ─► plan ─► route ─► edit ─► gate ─► verify ─► checkpoint ─┐
+                         ▲        ▲ │     │ │      │                    │
+                         │        │ │     │ └► review ─► (gate|verify)  │
+                         │        │ │     └► approval ─► (verify|done)  │
+                         │        └─┴── escalate ◄── (gate|verify)      │
+                         │                 pause ◄── verify (deep)      │
+                         └──────────────────── next step ◄──────────────┘
+                                                last step ─► pr ─► END
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+
+from orchestrator import nodes
+from orchestrator.jobctx import JobRuntime
+from orchestrator.state import JobState
+
+NODES = ("prepare", "plan", "route", "edit", "gate", "review", "verify", "escalate",
+         "pause", "approval", "checkpoint", "pr")
+
+
+def _next(state: JobState) -> str:
+    target = state.get("next", "done")
+    return END if target == "done" else target
+
+
+def build_graph() -> StateGraph[Any, Any, Any, Any]:
+    graph: StateGraph[Any, Any, Any, Any] = StateGraph(JobState, context_schema=JobRuntime)
+    for name in NODES:
+        graph.add_node(name, getattr(nodes, name))
+    graph.add_edge(START, "prepare")
+    targets = {name: name for name in NODES if name != "prepare"} | {END: END}
+    for name in NODES:
+        graph.add_conditional_edges(name, _next, targets)  # type: ignore[arg-type]
+    return graph

@@ -1,0 +1,136 @@
+"""The run-scoped context every node receives (``Runtime.context``): the job's policy,
+workspace, event log and model gateway, plus the few workspace helpers nodes share.
+
+Nothing here is stored in the graph state: it is rebuilt on every run or resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from orchestrator.config import get_settings, secret_values
+from orchestrator.errors import UnsafePath
+from orchestrator.events import EventLog, read_receipts
+from orchestrator.gateway import ModelGateway
+from orchestrator.jobstore import JobRecord
+from orchestrator.policy import Policy
+from orchestrator.receipts import Receipt
+from orchestrator.state import JobState
+from orchestrator.verify import CommandSpec
+from orchestrator.workspace import Workspace, parse_edits
+from orchestrator.workspace.git import git_text
+
+T = TypeVar("T")
+
+
+def known_secret_names(policy: Policy) -> list[str]:
+    names = {"GITHUB_TOKEN", "GITLAB_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"}
+    for tier in policy.tiers.values():
+        for entry in tier.models:
+            for e in [entry, *entry.fallbacks]:
+                if e.api_key_env:
+                    names.add(e.api_key_env)
+    return sorted(names)
+
+
+@dataclass
+class JobRuntime:
+    job: JobRecord
+    policy: Policy
+    ws: Workspace
+    events: EventLog
+    gateway: ModelGateway
+    verify_specs: list[CommandSpec] = field(default_factory=list)
+
+    # --- helpers shared by nodes --------------------------------------------------------
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    def events_receipts(self) -> list[Receipt]:
+        return read_receipts(self.events.path)
+
+    def _inside(self, rel: str) -> Path:
+        root = self.ws.path.resolve()
+        target = (root / rel).resolve()
+        if rel.startswith("/") or not target.is_relative_to(root) or ".git" in Path(rel).parts:
+            raise UnsafePath(f"{rel!r} is outside the job worktree")
+        return target
+
+    def exists(self, rel: str) -> bool:
+        return self._inside(rel).is_file()
+
+    def read_text(self, rel: str, *, max_chars: int | None) -> str | None:
+        """A worktree file's text (None if absent); refuses paths outside the worktree."""
+        path = self._inside(rel)
+        if not path.is_file():
+            return None
+        text = path.read_bytes().decode("utf-8", "replace")
+        if max_chars is not None and len(text) > max_chars:
+            return text[:max_chars] + "\n... (truncated)"
+        return text
+
+    def tracked_files(self) -> list[str]:
+        out = git_text(self.ws.path, "ls-files")
+        return [line for line in out.splitlines() if line]
+
+    # --- git checkpoints that agree with the graph state -------------------------------
+
+    def _step_commit(self, sha: str, parent: str, step_no: int) -> bool:
+        """Is ``sha`` this job's commit for ``step_no`` on top of ``parent``?"""
+        if sha == parent:
+            return False
+        info = git_text(self.ws.path, "log", "-1", "--format=%P%n%(trailers:only,unfold)", sha)
+        lines = info.splitlines()
+        if not lines or lines[0].strip() != parent:
+            return False
+        trailers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+        return (trailers.get("Tandem-Job") == self.job.job_id
+                and trailers.get("Tandem-Step") == str(step_no))
+
+    def adopt_or_commit(
+        self, parent: str, step_no: int, message: str, trailers: dict[str, str]
+    ) -> str:
+        """Commit the step, or adopt the commit a crashed run already made for it."""
+        head = self.ws.head()
+        if self._step_commit(head, parent, step_no):
+            self.events.emit("checkpoint.adopted", step=step_no, sha=head)
+            return head
+        info = self.ws.checkpoint(message, trailers, scan=True, allow_empty=True)
+        self.events.emit("checkpoint", step=step_no, sha=info.sha,
+                         skipped=[str(s) for s in info.skipped])
+        return info.sha
+
+    def sync_worktree(self, state: JobState) -> None:
+        """Make the worktree equal what the graph state says: the last checkpoint plus the
+        edits accepted since (or the step commit a crash left just before recording it)."""
+        checkpoint_sha = state.get("checkpoint_sha")
+        if not checkpoint_sha:
+            return
+        head = self.ws.head()
+        step_no = state.get("step_index", 0) + 1
+        if state.get("next") == "checkpoint" and self._step_commit(head, checkpoint_sha, step_no):
+            self.ws.restore(head)
+            return
+        self.ws.restore(checkpoint_sha)
+        for text in state.get("pending_edits", []):
+            self.ws.apply_edits(parse_edits(text))
+
+    # --- pull request -----------------------------------------------------------------
+
+    async def deliver_pr(self, state: JobState, *, title: str, summary: str) -> dict[str, Any]:
+        from orchestrator.prflow import deliver_job_pr
+
+        return await deliver_job_pr(self, state, title=title, summary=summary)
+
+    @property
+    def known_secrets(self) -> list[str]:
+        return secret_values(known_secret_names(self.policy))
+
+    @property
+    def home(self) -> Path:
+        return get_settings().home

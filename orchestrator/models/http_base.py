@@ -1,0 +1,298 @@
+"""What the three HTTP SSE clients share: one pooled ``httpx.AsyncClient`` per client,
+the request/stream loop, timeouts, interrupts, and the one place where httpx errors
+become Tandem errors (``translate_httpx``).
+
+Timeouts: the connect timeout bounds TCP/TLS set-up; the first-token timeout bounds the
+time from sending the request to the first event that carries output; after that,
+httpx's read timeout is the idle timeout (the longest silence between two chunks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import Any, Protocol
+
+import httpx
+
+from orchestrator.errors import (
+    ModelConnectError,
+    ModelError,
+    ModelProtocolError,
+    ModelTimeout,
+    StreamInterrupted,
+)
+from orchestrator.models.base import Recorder, with_retries
+from orchestrator.models.mapping import at, error_detail, parse_retry_after_s, status_error
+from orchestrator.models.sse import SSEDecoder
+from orchestrator.models.types import (
+    CallMetrics,
+    Completed,
+    EndpointConfig,
+    Incomplete,
+    ModelEvent,
+    ModelRequest,
+)
+
+_loads = json.loads
+# After the terminal event, wait this long for the body's end so the connection can go
+# back to the pool (a response closed mid-body closes its connection).
+DRAIN_TIMEOUT_S = 1.0
+
+
+class Parser(Protocol):
+    done: bool
+    completed: Completed | None
+    n_deltas: int
+
+    def feed(self, obj: dict[str, Any], out: list[ModelEvent]) -> None: ...
+
+
+def translate_httpx(
+    exc: Exception, url: str, cfg: EndpointConfig, *, streaming: bool
+) -> ModelError:
+    """The Tandem error for a foreign (httpx / network / JSON) error at ``url``.
+
+    ``streaming``: the response headers had already arrived when it happened.
+    """
+    if isinstance(exc, httpx.ConnectTimeout):
+        return at(ModelTimeout(
+            f"connect timeout ({cfg.connect_timeout_s:g} s) to {url}: "
+            "check the endpoint is up and reachable"), url)
+    if isinstance(exc, httpx.ReadTimeout):
+        return at(ModelTimeout(
+            f"no data from {url} for {cfg.idle_timeout_s:g} s (idle timeout)"), url)
+    if isinstance(exc, httpx.TimeoutException):
+        return at(ModelTimeout(f"timeout talking to {url}: {type(exc).__name__}"), url)
+    if isinstance(exc, httpx.ConnectError | ConnectionRefusedError):
+        return at(ModelConnectError(
+            f"cannot connect to {url}: check that the server is running and the base URL"), url)
+    if isinstance(exc, json.JSONDecodeError | httpx.DecodingError | UnicodeDecodeError):
+        return at(ModelProtocolError(
+            f"undecodable data from {url} ({exc}): is this endpoint speaking the right API?"), url)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return at(ModelConnectError(f"bad URL {url}: {exc}; check the base URL"), url)
+    if not streaming and "without sending" in str(exc):
+        # An overloaded server and a non-HTTP service on that port look alike here.
+        return at(StreamInterrupted(
+            f"{url} closed the connection without an HTTP response: check the base URL and "
+            "port (is it an HTTP API?), or the server is overloaded"), url)
+    if streaming or isinstance(exc, httpx.ReadError):
+        return at(StreamInterrupted(
+            f"connection to {url} broke before the response finished ({exc or type(exc).__name__})"
+        ), url)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        return at(ModelProtocolError(
+            f"{url} does not answer valid HTTP ({exc}): check the base URL and port"), url)
+    return at(ModelError(f"{type(exc).__name__} talking to {url}: {exc}"), url)
+
+
+FOREIGN_ERRORS = (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError)
+
+
+class _Flight:
+    __slots__ = ("interrupted", "response")
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self.response: httpx.Response | None = None
+
+
+class HTTPStreamClient:
+    """Base class: subclasses set ``path`` and build headers, bodies and parsers."""
+
+    transport = "http-sse"
+    path = ""
+
+    def __init__(self, cfg: EndpointConfig) -> None:
+        self.cfg = cfg
+        self.url = cfg.base_url.rstrip("/") + self.path
+        self.last_metrics: CallMetrics | None = None
+        self._flights: set[_Flight] = set()
+        timeout = httpx.Timeout(
+            connect=cfg.connect_timeout_s,
+            read=cfg.idle_timeout_s,
+            write=cfg.connect_timeout_s,
+            pool=cfg.connect_timeout_s,
+        )
+        headers = {"accept": "text/event-stream", **self.auth_headers(), **cfg.extra_headers}
+        self._client = httpx.AsyncClient(timeout=timeout, headers=headers)
+
+    # --- subclass hooks ---------------------------------------------------------------
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.cfg.api_key
+        return {"authorization": f"Bearer {key}"} if key else {}
+
+    def body(self, request: ModelRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parser(self) -> Parser:
+        raise NotImplementedError
+
+    def on_done_marker(self, parser: Parser, out: list[ModelEvent]) -> None:
+        """``data: [DONE]`` (Chat Completions); other APIs never send it."""
+
+    def on_eof(self, parser: Parser, out: list[ModelEvent]) -> None:
+        """The body ended before a terminal event."""
+        raise at(StreamInterrupted(
+            f"stream from {self.url} ended before the response finished"), self.url)
+
+    # --- the protocol -----------------------------------------------------------------
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
+        rec = Recorder(self.transport, request.model)
+        flight = _Flight()
+        self._flights.add(flight)
+        body = self.body(request)
+        events = with_retries(self.cfg, rec, lambda: self.attempt(body, rec, flight))
+        try:
+            async with aclosing(events):
+                async for event in events:
+                    yield event
+        finally:
+            self._flights.discard(flight)
+            self.last_metrics = rec.metrics(rec.completed)
+
+    async def interrupt(self, message: str | None = None) -> None:
+        """Abort every in-flight stream (HTTP cannot steer): each ends ``Incomplete``
+        with reason ``interrupted``; re-issue the request to continue."""
+        for flight in list(self._flights):
+            flight.interrupted = True
+            if flight.response is not None:
+                await flight.response.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> HTTPStreamClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- one attempt ------------------------------------------------------------------
+
+    async def attempt(
+        self, body: dict[str, Any], rec: Recorder, flight: _Flight
+    ) -> AsyncGenerator[ModelEvent, None]:
+        response = await self._open(body, rec)
+        flight.response = response
+        try:
+            await self._check(response)
+            async with aclosing(self._events(response, rec, flight)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            flight.response = None
+            await response.aclose()
+
+    async def _open(self, body: dict[str, Any], rec: Recorder) -> httpx.Response:
+        rec.start_attempt()
+        request = self._client.build_request("POST", self.url, json=body)
+        try:
+            async with asyncio.timeout(self.cfg.first_token_timeout_s):
+                return await self._client.send(request, stream=True)
+        except TimeoutError as exc:
+            raise self._first_token_timeout() from exc
+        except FOREIGN_ERRORS as exc:
+            raise translate_httpx(exc, self.url, self.cfg, streaming=False) from exc
+
+    def _first_token_timeout(self) -> ModelTimeout:
+        return at(ModelTimeout(
+            f"no output from {self.url} within {self.cfg.first_token_timeout_s:g} s "
+            "(first-token timeout)"), self.url)  # type: ignore[return-value]
+
+    async def _check(self, response: httpx.Response) -> None:
+        if response.status_code == 200:
+            ctype = response.headers.get("content-type", "")
+            if not ctype.startswith("text/event-stream"):
+                raise at(ModelProtocolError(
+                    f"{self.url} answered {ctype or 'no content type'}, not an event stream: "
+                    "check the base URL and provider"), self.url)
+            return
+        try:
+            raw = await response.aread()
+        except FOREIGN_ERRORS as exc:
+            raise translate_httpx(exc, self.url, self.cfg, streaming=False) from exc
+        try:
+            detail, code = error_detail(_loads(raw))
+        except ValueError:
+            detail, code = error_detail(raw.decode("utf-8", "replace")[:200])
+        raise status_error(
+            response.status_code, self.url, detail=detail, key_env=self.cfg.api_key_env,
+            retry_after_s=parse_retry_after_s(response.headers.get("retry-after")), code=code,
+        )
+
+    async def _events(
+        self, response: httpx.Response, rec: Recorder, flight: _Flight
+    ) -> AsyncGenerator[ModelEvent, None]:
+        parser = self.parser()
+        decoder = SSEDecoder()
+        chunks = response.aiter_bytes()
+        out: list[ModelEvent] = []
+        try:
+            while not parser.done:
+                chunk = await self._next_chunk(chunks, rec, flight)
+                if chunk is None or flight.interrupted:
+                    break
+                self._parse(decoder.feed(chunk), parser, out)
+                if parser.done:
+                    await _drain(chunks)
+                if out:
+                    rec.mark_first()
+                    for event in out:
+                        yield event
+                    out.clear()
+            if flight.interrupted:
+                yield Incomplete(reason="interrupted")
+            elif not parser.done:
+                self.on_eof(parser, out)
+                for event in out:
+                    yield event
+        finally:
+            rec.completed = parser.completed
+            rec.n_deltas = parser.n_deltas
+
+    async def _next_chunk(
+        self, chunks: AsyncIterator[bytes], rec: Recorder, flight: _Flight
+    ) -> bytes | None:
+        try:
+            if rec.first_t is None:
+                left_s = self.cfg.first_token_timeout_s - rec.elapsed_s()
+                async with asyncio.timeout(max(left_s, 0.0)):
+                    return await anext(chunks)
+            return await anext(chunks)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError as exc:
+            raise self._first_token_timeout() from exc
+        except FOREIGN_ERRORS as exc:
+            if flight.interrupted:
+                return None
+            raise translate_httpx(exc, self.url, self.cfg, streaming=True) from exc
+
+    def _parse(self, payloads: list[bytes], parser: Parser, out: list[ModelEvent]) -> None:
+        for payload in payloads:
+            if payload == b"[DONE]":
+                self.on_done_marker(parser, out)
+                continue
+            try:
+                obj = _loads(payload)
+            except ValueError as exc:
+                raise translate_httpx(exc, self.url, self.cfg, streaming=True) from exc
+            if not isinstance(obj, dict):
+                raise at(ModelProtocolError(
+                    f"unexpected event from {self.url}: {payload[:80]!r}"), self.url)
+            parser.feed(obj, out)
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    try:
+        async with asyncio.timeout(DRAIN_TIMEOUT_S):
+            async for _ in chunks:
+                pass
+    except (TimeoutError, *FOREIGN_ERRORS):
+        pass

@@ -1,0 +1,155 @@
+"""The WebSocket side of the Responses client: opening a connection, a cheap watchdog for
+first-token / idle timeouts, and the one place where ``websockets`` errors become Tandem
+errors (``translate_ws``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+    WebSocketException,
+)
+
+from orchestrator.errors import (
+    ModelConnectError,
+    ModelError,
+    ModelProtocolError,
+    ModelTimeout,
+    StreamInterrupted,
+)
+from orchestrator.models.mapping import at, parse_retry_after_s, status_error
+from orchestrator.models.types import EndpointConfig
+
+FOREIGN_WS_ERRORS = (WebSocketException, OSError, TimeoutError, ValueError)
+
+
+class UpgradeRequired(Exception):
+    """The server answered the WebSocket upgrade with 426: use HTTP SSE instead."""
+
+
+def ws_url_of(base_url: str) -> str:
+    """``http(s)://host/v1`` → ``ws(s)://host/v1/responses``."""
+    url = base_url.rstrip("/")
+    if url.startswith("https://"):
+        url = "wss://" + url[len("https://"):]
+    elif url.startswith("http://"):
+        url = "ws://" + url[len("http://"):]
+    return url + "/responses"
+
+
+async def open_ws(url: str, cfg: EndpointConfig) -> ClientConnection:
+    """Open one connection (no frame cap, keepalive pings, no compression)."""
+    headers = dict(cfg.extra_headers)
+    if cfg.api_key:
+        headers["Authorization"] = f"Bearer {cfg.api_key}"
+    try:
+        return await websockets.connect(
+            url,
+            additional_headers=headers,
+            max_size=None,
+            compression=None,
+            open_timeout=cfg.connect_timeout_s,
+            ping_interval=cfg.ws_ping_interval_s,
+            ping_timeout=cfg.ws_ping_interval_s,
+            close_timeout=2,
+        )
+    except InvalidStatus as exc:
+        if exc.response.status_code == 426:
+            raise UpgradeRequired(f"{url} answered 426 Upgrade Required") from exc
+        raise translate_ws(exc, url, cfg, streaming=False) from exc
+    except FOREIGN_WS_ERRORS as exc:
+        raise translate_ws(exc, url, cfg, streaming=False) from exc
+
+
+def translate_ws(
+    exc: BaseException, url: str, cfg: EndpointConfig, *, streaming: bool
+) -> ModelError:
+    """The Tandem error for a foreign (websockets / network / JSON) error at ``url``.
+
+    ``streaming``: the request had been sent when it happened.
+    """
+    if isinstance(exc, InvalidStatus):
+        return _handshake_status(exc, url, cfg)
+    if isinstance(exc, InvalidURI):
+        return at(ModelConnectError(f"bad URL {url}: {exc}; check the base URL"), url)
+    if isinstance(exc, InvalidHandshake):
+        return at(ModelProtocolError(
+            f"{url} did not complete a WebSocket handshake ({exc}): "
+            "check the base URL and that the server speaks Responses WebSocket mode"), url)
+    if isinstance(exc, ConnectionClosed):
+        return at(StreamInterrupted(
+            f"WebSocket {url} closed before the response finished ({exc})"), url)
+    if isinstance(exc, TimeoutError):
+        return at(ModelTimeout(
+            f"WebSocket handshake with {url} took over {cfg.connect_timeout_s:g} s: "
+            "check the endpoint is up and reachable"), url)
+    if isinstance(exc, ValueError):  # json.JSONDecodeError and UnicodeDecodeError included
+        return at(ModelProtocolError(
+            f"undecodable frame from {url} ({exc}): is this endpoint speaking the Responses API?"
+        ), url)
+    if isinstance(exc, OSError):
+        if streaming:
+            return at(StreamInterrupted(f"WebSocket {url} broke: {exc}"), url)
+        return at(ModelConnectError(
+            f"cannot connect to {url} ({exc.strerror or exc}): "
+            "check that the server is running and the base URL"), url)
+    return at(ModelProtocolError(f"WebSocket error from {url}: {type(exc).__name__}: {exc}"), url)
+
+
+def _handshake_status(exc: InvalidStatus, url: str, cfg: EndpointConfig) -> ModelError:
+    status = exc.response.status_code
+    if status in (401, 403, 429) or status >= 500:
+        retry = exc.response.headers.get("retry-after")
+        return status_error(status, url, key_env=cfg.api_key_env,
+                            retry_after_s=parse_retry_after_s(retry))
+    return at(ModelProtocolError(
+        f"HTTP {status} from {url} instead of a WebSocket upgrade: the endpoint does not serve "
+        "Responses WebSocket mode; check the base URL or use provider 'openai-responses'"), url)
+
+
+class Watchdog:
+    """Calls ``abort`` when the server stays silent too long while the reader waits:
+    longer than the first-token timeout before any output, than the idle timeout after.
+
+    One timer per call instead of one per frame; the reader only updates two fields.
+    """
+
+    __slots__ = ("_abort", "_ft_s", "_idle_s", "_loop", "_t0", "last_rx", "waiting",
+                 "got_output", "fired", "_handle")
+
+    def __init__(self, abort: Callable[[], None], first_token_s: float, idle_s: float) -> None:
+        self._abort = abort
+        self._ft_s = first_token_s
+        self._idle_s = idle_s
+        self._loop = asyncio.get_running_loop()
+        self._t0 = self.last_rx = self._loop.time()
+        self.waiting = False
+        self.got_output = False
+        self.fired = False
+        self._handle = self._loop.call_at(self._t0 + first_token_s, self._check)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        deadline = self.last_rx + self._idle_s if self.got_output else self._t0 + self._ft_s
+        if now >= deadline:
+            if self.waiting:
+                self.fired = True
+                self._abort()
+                return
+            deadline = now + self._idle_s  # the consumer is busy, not the server
+        self._handle = self._loop.call_at(deadline, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+    @property
+    def timeout_s(self) -> float:
+        return self._idle_s if self.got_output else self._ft_s

@@ -1,0 +1,364 @@
+"""The graph's nodes: plain async functions of (state, runtime) returning partial updates.
+
+Each node is wrapped by ``step_node``, the one place control-flow exceptions are caught:
+a budget breach, a model provider failure or a served-model mismatch pauses the job with a
+LangGraph interrupt (resume re-runs the node from its start, so nothing before the model
+call may have lasting effects); ``Escalate`` routes to the escalate node.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agents.editor import edit_request, propose_edit
+from agents.planner import make_plan
+from agents.pr_writer import write_pr_text
+from agents.reviewer import review_draft
+from orchestrator.errors import (
+    BudgetExceeded,
+    EditApplyError,
+    Escalate,
+    ModelError,
+    UnsafePath,
+)
+from orchestrator.jobctx import JobRuntime
+from orchestrator.receipts import Receipt
+from orchestrator.router import StepFacts, gate_diff, route_step
+from orchestrator.state import JobState, StepRecord
+from orchestrator.verify import run_all
+from orchestrator.workspace import parse_edits
+
+Update = dict[str, Any]
+Node = Callable[[JobState, JobRuntime], Awaitable[Update]]
+_MAX_FILE_CHARS = 60_000
+
+
+def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[Update]]:
+    @functools.wraps(fn)
+    async def wrapper(state: JobState, runtime: Runtime[JobRuntime]) -> Update:
+        rt = runtime.context
+        idx = state.get("step_index", 0)
+        rt.gateway.begin(state.get("usage"), step=idx + 1 if state.get("plan") else None,
+                         steps_done=len(state.get("steps_done", [])))
+        while True:
+            try:
+                update = await fn(state, rt)
+                break
+            except Escalate as exc:
+                update = {"next": "escalate", "observation": state.get("observation"),
+                          "escalations": [*state.get("escalations", []), exc.reason]}
+                break
+            except (BudgetExceeded, ModelError) as exc:
+                kind = "budget" if isinstance(exc, BudgetExceeded) else "model"
+                interrupt({"kind": kind, "reason": str(exc), "node": fn.__name__})
+        update["usage"] = rt.gateway.usage
+        return update
+
+    return wrapper
+
+
+def _decision_receipt(rt: JobRuntime, state: JobState, phase: str, decision: Any) -> None:
+    rt.events.receipt(Receipt(
+        job_id=rt.job.job_id, step=state.get("step_index", 0) + 1, phase=phase,  # type: ignore[arg-type]
+        kind="decision", tier=decision.tier, rule_id=decision.rule_id, action=decision.action,
+        reasons=list(decision.reasons), features=_jsonable(decision.features),
+    ))
+
+
+def _jsonable(features: dict[str, Any]) -> dict[str, Any]:
+    return {k: (sorted(v) if isinstance(v, set) else v) for k, v in features.items()}
+
+
+def _current(state: JobState) -> tuple[int, dict[str, Any]]:
+    idx = state.get("step_index", 0)
+    return idx + 1, state["plan"][idx]
+
+
+# --- prepare and plan -----------------------------------------------------------------
+
+
+@step_node
+async def prepare(state: JobState, rt: JobRuntime) -> Update:
+    rt.events.emit("job.prepared", worktree=str(rt.ws.path), branch=rt.ws.branch,
+                   base_sha=rt.ws.base_sha)
+    return {"base_sha": rt.ws.base_sha, "checkpoint_sha": rt.ws.base_sha, "pending_edits": [],
+            "steps_done": [], "step_index": 0, "next": "plan"}
+
+
+@step_node
+async def plan(state: JobState, rt: JobRuntime) -> Update:
+    files = rt.tracked_files()
+    result = await make_plan(rt.gateway, tier=rt.policy.plan_tier, task=state["task"],
+                             repo_files=files)
+    steps = [s.model_dump() for s in result.steps]
+    rt.events.emit("plan", steps=steps)
+    return {"plan": steps, "step_index": 0, "next": "route"}
+
+
+# --- one step: route, edit, gate, review, verify, escalate, checkpoint ----------------------
+
+
+@step_node
+async def route(state: JobState, rt: JobRuntime) -> Update:
+    step_no, step = _current(state)
+    facts = StepFacts(step_text=step["intent"], predicted_files=step.get("files", []),
+                      context_tokens=_context_tokens(rt, step), failures=0,
+                      forced_tier=state.get("forced_tier"))
+    decision = route_step(rt.policy, facts)
+    _decision_receipt(rt, state, "route", decision)
+    rt.events.emit("step.start", step=step_no, intent=step["intent"], tier=decision.tier,
+                   rule=decision.rule_id)
+    fresh: Update = {"tier": decision.tier, "route_rule": decision.rule_id, "pending_edits": [],
+                     "observation": None, "edit_attempts": 0, "tier_failures": 0,
+                     "deep_failures": 0, "signatures": [], "escalations": [],
+                     "gate_reasons": [], "verification": [], "step_started_ts": time.time(),
+                     "forced_tier": None}
+    if decision.action == "block":
+        return {**fresh, "next": "done", "status": "failed",
+                "escalations": [f"blocked by {decision.rule_id}: {'; '.join(decision.reasons)}"]}
+    if decision.action == "require-approval":
+        return {**fresh, "next": "approval", "gate_reasons": list(decision.reasons)}
+    return {**fresh, "next": "edit"}
+
+
+def _context_tokens(rt: JobRuntime, step: dict[str, Any]) -> int:
+    chars = sum(len(c or "") for c in _read_files(rt, step.get("files", [])).values())
+    return chars // 4
+
+
+def _read_files(rt: JobRuntime, paths: list[str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for rel in paths:
+        try:
+            out[rel] = rt.read_text(rel, max_chars=_MAX_FILE_CHARS)
+        except (UnsafePath, EditApplyError):
+            continue
+    return out
+
+
+@step_node
+async def edit(state: JobState, rt: JobRuntime) -> Update:
+    step_no, step = _current(state)
+    tier = state["tier"]
+    files = _read_files(rt, step.get("files", []))
+    turns = edit_request(task=state["task"], step_no=step_no, intent=step["intent"],
+                         files=files, observation=state.get("observation"))
+    text = await propose_edit(rt.gateway, tier=tier, turns=turns)
+    try:
+        rt.ws.apply_edits(parse_edits(text))
+    except (EditApplyError, UnsafePath) as exc:
+        attempts = state.get("edit_attempts", 0) + 1
+        rt.events.emit("edit.rejected", step=step_no, tier=tier, error=str(exc))
+        note = f"STEP {step_no}: your edit could not be applied: {exc}"
+        if attempts <= rt.policy.retries.edit_repairs:
+            return {"observation": note, "edit_attempts": attempts, "next": "edit"}
+        return _failed_attempt(state, rt, f"edit did not apply on {tier}: {exc}", note)
+    rt.events.emit("edit.applied", step=step_no, tier=tier)
+    return {"pending_edits": [*state.get("pending_edits", []), text], "observation": None,
+            "next": "gate"}
+
+
+@step_node
+async def gate(state: JobState, rt: JobRuntime) -> Update:
+    diff = rt.ws.diff(state["checkpoint_sha"])
+    files = {p: rt.read_text(p, max_chars=None) for p in rt.ws.changed_paths(
+        state["checkpoint_sha"]) if p.endswith(".py") and rt.exists(p)}
+    decision = gate_diff(rt.policy, diff, tier=state["tier"], task_text=state["task"],
+                         files=files)
+    _decision_receipt(rt, state, "gate", decision)
+    reasons = list(decision.reasons)
+    action = decision.action
+    if action == "block":
+        note = "Your edit was blocked and discarded: " + "; ".join(reasons)
+        return _failed_attempt(state, rt, f"gate blocked: {'; '.join(reasons)}", note)
+    deep = state["tier"] != rt.policy.default_tier
+    if action == "escalate-redo" and not deep:
+        raise Escalate(f"gate {decision.rule_id}: {'; '.join(reasons)}", rule_id=decision.rule_id)
+    if action == "escalate-review" and not deep:
+        return {"next": "review", "gate_action": action, "gate_reasons": reasons}
+    if action == "require-approval":
+        return {"next": "approval", "gate_action": action, "gate_reasons": reasons}
+    return {"next": "verify", "gate_action": action, "gate_reasons": reasons}
+
+
+@step_node
+async def review(state: JobState, rt: JobRuntime) -> Update:
+    step_no, step = _current(state)
+    diff = rt.ws.diff(state["checkpoint_sha"])
+    result = await review_draft(rt.gateway, tier=rt.policy.review_tier, task=state["task"],
+                                step_no=step_no, intent=step["intent"], diff=diff,
+                                reasons=state.get("gate_reasons", []))
+    escalations = [*state.get("escalations", []),
+                   "deep review: " + "; ".join(state.get("gate_reasons", []))]
+    if result.approved:
+        return {"next": "verify", "escalations": escalations}
+    try:
+        rt.ws.apply_edits(parse_edits(result.edits))
+    except (EditApplyError, UnsafePath) as exc:
+        note = f"STEP {step_no}: the reviewer's correction did not apply: {exc}"
+        return {**_reset(state, rt), "next": "escalate", "observation": note,
+                "escalations": [*escalations, "review correction did not apply"]}
+    return {"pending_edits": [*state.get("pending_edits", []), result.edits],
+            "tier": rt.policy.review_tier, "escalations": escalations, "next": "gate"}
+
+
+@step_node
+async def verify(state: JobState, rt: JobRuntime) -> Update:
+    step_no, _ = _current(state)
+    results = await rt.run_blocking(run_all, rt.verify_specs, rt.ws.path)
+    summary = [r.model_dump(exclude={"output_tail"}) | {"summary": r.summary} for r in results]
+    rt.events.emit("verify", step=step_no, tier=state["tier"], results=summary)
+    if all(r.passed for r in results):
+        return {"next": "checkpoint", "verification": summary}
+    failed = [r for r in results if not r.passed]
+    signature = "+".join(r.signature for r in failed)
+    output = "\n\n".join(f"$ {r.name} -> {r.summary}\n{r.output_tail[-2500:]}" for r in failed)
+    note = f"STEP {step_no}: verification failed.\n{output}"
+    if signature in state.get("signatures", []):
+        reason = "no progress: the same verification failure twice"
+        return _failed_attempt(state, rt, reason, note, escalate_now=True, signature=signature)
+    return _failed_attempt(state, rt, f"verification failed on {state['tier']}", note,
+                           signature=signature)
+
+
+def _reset(state: JobState, rt: JobRuntime) -> Update:
+    """Discard the step's uncommitted work: back to the last checkpoint."""
+    rt.ws.restore(state["checkpoint_sha"])
+    return {"pending_edits": [], "edit_attempts": 0}
+
+
+def _failed_attempt(
+    state: JobState, rt: JobRuntime, reason: str, note: str, *, escalate_now: bool = False,
+    signature: str | None = None,
+) -> Update:
+    """A failed attempt: retry on the same tier, escalate, or pause for a human."""
+    update = _reset(state, rt)
+    update["observation"] = note
+    update["signatures"] = [*state.get("signatures", []), *([signature] if signature else [])]
+    deep = state["tier"] != rt.policy.default_tier
+    if not deep:
+        failures = state.get("tier_failures", 0) + 1
+        update["tier_failures"] = failures
+        if escalate_now or failures > rt.policy.retries.same_tier_verify:
+            update["escalations"] = [*state.get("escalations", []), reason]
+            update["next"] = "escalate"
+        else:
+            update["next"] = "edit"
+        return update
+    deep_failures = state.get("deep_failures", 0) + 1
+    update["deep_failures"] = deep_failures
+    if deep_failures >= rt.policy.retries.deep_failures_before_pause:
+        update["next"] = "pause"
+        update["escalations"] = [*state.get("escalations", []), reason]
+    else:
+        update["next"] = "edit"
+    return update
+
+
+@step_node
+async def escalate(state: JobState, rt: JobRuntime) -> Update:
+    reason = (state.get("escalations") or ["escalated"])[-1]
+    deep = rt.policy.review_tier
+    rt.events.receipt(Receipt(
+        job_id=rt.job.job_id, step=state.get("step_index", 0) + 1, phase="route",
+        kind="decision", tier=deep, rule_id="escalate", action="escalate-redo",
+        reasons=[reason],
+    ))
+    rt.events.emit("escalate", step=state.get("step_index", 0) + 1, to=deep, reason=reason)
+    return {**_reset(state, rt), "tier": deep, "tier_failures": 0, "next": "edit",
+            "observation": state.get("observation")}
+
+
+@step_node
+async def pause(state: JobState, rt: JobRuntime) -> Update:
+    reason = (state.get("escalations") or ["deep tier failed"])[-1]
+    answer = interrupt({"kind": "deep-failures", "reason": reason, "node": "pause"})
+    note = answer.get("note") if isinstance(answer, dict) else None
+    observation = state.get("observation") or ""
+    if note:
+        observation += f"\n\nA human reviewed the failures and says: {note}"
+    return {"deep_failures": 0, "tier_failures": 0, "observation": observation, "next": "edit"}
+
+
+@step_node
+async def approval(state: JobState, rt: JobRuntime) -> Update:
+    step_no, step = _current(state)
+    payload = {"kind": "approval", "step": step_no, "intent": step["intent"],
+               "reason": "; ".join(state.get("gate_reasons", [])), "node": "approval"}
+    answer = interrupt(payload)
+    while not (isinstance(answer, dict) and "approved" in answer):
+        answer = interrupt(payload)  # a plain resume is no answer: stay paused
+    approved = isinstance(answer, dict) and answer.get("approved") is True
+    rt.events.receipt(Receipt(
+        job_id=rt.job.job_id, step=step_no, phase="approval", kind="decision",
+        tier=state.get("tier"), rule_id="approval", action="proceed" if approved else "block",
+        reasons=[str((answer or {}).get("note") or (answer or {}).get("reason") or "")],
+    ))
+    if not approved:
+        _reset(state, rt)
+        reason = f"step {step_no} rejected: {(answer or {}).get('reason', 'no reason given')}"
+        return {"next": "done", "status": "rejected", "pending_edits": [],
+                "escalations": [*state.get("escalations", []), reason]}
+    nxt = "verify" if state.get("pending_edits") else "edit"
+    return {"next": nxt}
+
+
+@step_node
+async def checkpoint(state: JobState, rt: JobRuntime) -> Update:
+    step_no, step = _current(state)
+    receipts = [r for r in rt.events_receipts() if r.step == step_no and r.kind == "model_call"]
+    edit_calls = [r for r in receipts if r.phase in ("edit", "review")]
+    last = edit_calls[-1] if edit_calls else None
+    record: StepRecord = {
+        "step": step_no, "intent": step["intent"], "tier": state["tier"],
+        "rule_id": state.get("route_rule"), "served_model": last.served_model if last else None,
+        "tokens_in": sum(r.tokens_in for r in receipts),
+        "tokens_out": sum(r.tokens_out for r in receipts),
+        "cost_usd": sum(r.cost_usd for r in receipts),
+        "duration_ms": (time.time() - state.get("step_started_ts", time.time())) * 1000,
+        "escalations": list(state.get("escalations", [])),
+        "verification": list(state.get("verification", [])),
+    }
+    trailers = {
+        "Tandem-Job": rt.job.job_id, "Tandem-Step": str(step_no), "Tandem-Tier": state["tier"],
+        "Tandem-Requested-Model": last.requested_model or "" if last else "",
+        "Tandem-Served-Model": (last.served_model or "") if last else "",
+        "Tandem-Rule": state.get("route_rule") or "",
+        "Tandem-Tokens": f"in={record['tokens_in']} out={record['tokens_out']}",
+        "Tandem-Cost-USD": f"{record['cost_usd']:.6f}",
+    }
+    if state.get("escalations"):
+        trailers["Tandem-Escalation"] = " | ".join(state["escalations"])[:500]
+    sha = rt.adopt_or_commit(state["checkpoint_sha"], step_no,
+                             f"{rt.policy.checkpoint.message_prefix} step {step_no}: "
+                             f"{step['intent']}"[:200], trailers)
+    record["checkpoint_sha"] = sha
+    rt.events.receipt(Receipt(
+        job_id=rt.job.job_id, step=step_no, phase="checkpoint", kind="decision",
+        tier=state["tier"], rule_id=state.get("route_rule"), action="proceed",
+        checkpoint_sha=sha, reasons=list(state.get("escalations", [])),
+    ))
+    done = [*state.get("steps_done", []), record]
+    last_step = state.get("step_index", 0) + 1 >= len(state["plan"])
+    return {"checkpoint_sha": sha, "pending_edits": [], "steps_done": done,
+            "step_index": state.get("step_index", 0) + 1,
+            "next": "pr" if last_step else "route"}
+
+
+# --- finish ---------------------------------------------------------------------------
+
+
+@step_node
+async def pr(state: JobState, rt: JobRuntime) -> Update:
+    intents = [s["intent"] for s in state["plan"]]
+    text = await write_pr_text(rt.gateway, tier=rt.policy.default_tier, task=state["task"],
+                               steps=intents)
+    result = await rt.deliver_pr(state, title=text.title, summary=text.summary)
+    rt.events.emit("pr", **result)
+    return {"pr": result, "next": "done", "status": "done"}

@@ -1,0 +1,310 @@
+"""Loading and layering policies; errors name file, line and field.
+
+Layers, weakest first: the built-in (or a file, with its ``extends`` chain) < the user's
+``<TANDEM_HOME>/policy.yaml`` < the repository's ``.tandem/policy.yaml`` < ``-s key=value``.
+Mappings merge key by key; rule lists merge by rule ``id``; other lists are replaced.
+A repository's content is not trusted, so its layer may only tighten (``tighten.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from orchestrator.errors import PolicyError
+from orchestrator.policy import Policy
+from orchestrator.security.tighten import check_tighten_only
+import policies
+
+KeyPath = tuple[str | int, ...]
+RULE_LISTS = ("route_rules", "gate_rules")
+_MAX_EXTENDS = 8
+# ``policies.__path__`` works whether the package is installed as a regular or a
+# namespace package (an editable install made before it had an ``__init__``).
+_POLICY_DIR = Path(next(iter(policies.__path__)))
+
+
+def builtin_policy_names() -> list[str]:
+    """Names of the policies shipped in ``policies/``."""
+    return sorted(p.stem for p in _POLICY_DIR.glob("*.yaml"))
+
+
+def builtin_policy_path(name: str) -> Path:
+    return _POLICY_DIR / f"{name}.yaml"
+
+
+@dataclass
+class Layer:
+    """One source of policy settings and where each key came from."""
+
+    source: str  # file path or "-s key=value"
+    data: dict[str, Any]
+    lines: dict[KeyPath, int | None] = field(default_factory=dict)  # None: not from a file
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """Line of the longest prefix of ``path`` present in this layer (rule ids resolved)."""
+        resolved = _resolve_ids(self.data, path)
+        while resolved:
+            if self.lines.get(resolved) is not None:
+                return self.lines[resolved]
+            resolved = resolved[:-1]
+        return None
+
+    def has(self, path: KeyPath) -> bool:
+        resolved = _resolve_ids(self.data, path)
+        return bool(resolved) and resolved in self.lines
+
+
+# --- reading YAML ------------------------------------------------------------------
+
+
+def read_layer(path: Path) -> Layer:
+    """Parse one YAML file; syntax errors become ``PolicyError`` with the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy: {exc.strerror}", file=str(path)) from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise PolicyError(f"invalid YAML: {exc.problem}", file=str(path), line=line) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError("a policy must be a mapping of keys", file=str(path), line=1)
+    lines: dict[KeyPath, int | None] = {}
+    if node is not None:
+        _index_lines(node, (), lines)
+    return Layer(str(path), data, lines)
+
+
+def _index_lines(node: yaml.Node, path: KeyPath, out: dict[KeyPath, int | None]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = (*path, str(key_node.value))
+            out[child] = key_node.start_mark.line + 1
+            _index_lines(value_node, child, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            child = (*path, i)
+            out[child] = item.start_mark.line + 1
+            _index_lines(item, child, out)
+
+
+def _resolve_ids(data: Any, path: KeyPath) -> KeyPath:
+    """``path`` with a rule id after ``route_rules``/``gate_rules`` turned into its index."""
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(path):
+        if i == 1 and path[0] in RULE_LISTS and isinstance(part, str) and isinstance(node, list):
+            idx = next((j for j, r in enumerate(node) if _rule_id(r) == part), None)
+            if idx is None:
+                return tuple(out)
+            part = idx
+        out.append(part)
+        node = _child(node, part)
+    return tuple(out)
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _rule_id(rule: Any) -> str | None:
+    return rule.get("id") if isinstance(rule, dict) else None
+
+
+# --- merging -----------------------------------------------------------------------
+
+
+def merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """``layer`` over ``base``: mappings key by key, rule lists by id, other values replaced."""
+    out = dict(base)
+    for key, value in layer.items():
+        if key in RULE_LISTS and isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = _merge_rules(out[key], value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _merge_rules(base: list[Any], layer: list[Any]) -> list[Any]:
+    out = list(base)
+    index = {_rule_id(r): i for i, r in enumerate(out) if _rule_id(r)}
+    for rule in layer:
+        rid = _rule_id(rule)
+        if rid in index and isinstance(rule, dict):
+            out[index[rid]] = merge(out[index[rid]], rule)
+        else:
+            out.append(rule)
+    return out
+
+
+# --- overrides ---------------------------------------------------------------------
+
+
+def _override_path(key: str, data: dict[str, Any]) -> list[str | int]:
+    """Split ``key`` on dots, keeping a rule id (which may hold dots) in one piece."""
+    head, _, rest = key.partition(".")
+    if head in RULE_LISTS and rest:
+        ids = sorted((str(_rule_id(r)) for r in data.get(head) or [] if _rule_id(r)),
+                     key=len, reverse=True)
+        rid = next((i for i in ids if rest == i or rest.startswith(i + ".")), rest.split(".")[0])
+        tail = rest[len(rid) + 1:]
+        return [head, rid, *(tail.split(".") if tail else [])]
+    return [int(p) if p.isdigit() else p for p in key.split(".")]
+
+
+def override_layer(override: str, data: dict[str, Any]) -> Layer:
+    """One ``dotted.key=value`` over ``data`` as a layer (value parsed as YAML).
+
+    Rules are addressed by id: ``gate_rules.gate.linter.action=block``.
+    """
+    source = f"-s {override}"
+    key, sep, raw = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise PolicyError("expected key=value, e.g. budgets.max_steps=20", file=source)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"value is not valid YAML: {exc}", file=source, field=key) from exc
+    parts = _override_path(key, data)
+    patch: Any = value
+    for i in range(len(parts) - 1, -1, -1):
+        part = parts[i]
+        if i == 1 and parts[0] in RULE_LISTS:
+            patch = [{**(patch if isinstance(patch, dict) else {}), "id": part}]
+        elif isinstance(part, int):
+            raise PolicyError("list items are addressed by rule id only", file=source, field=key)
+        else:
+            patch = {part: patch}
+    lines: dict[KeyPath, int | None] = {tuple(parts[:n]): None for n in range(1, len(parts) + 1)}
+    return Layer(source, patch, lines)
+
+
+# --- validation and errors ---------------------------------------------------------
+
+
+def validate(data: dict[str, Any], layers: Sequence[Layer]) -> Policy:
+    """Validate merged data; the first error names the layer, line and field it came from."""
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise _policy_error(exc, data, layers) from None
+
+
+def _policy_error(exc: ValidationError, data: dict[str, Any], layers: Sequence[Layer]) -> Exception:
+    err = exc.errors()[0]
+    path = _with_rule_ids(data, tuple(err["loc"]))
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if not path and (m := re.match(r"^([\w.\-\[\]]+): (.*)$", message)):
+        path = tuple(int(p) if p.isdigit() else p for p in m.group(1).split("."))
+        message = m.group(2)
+    if err["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; `tandem policy schema` lists the keys)"
+    elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):
+        message += f" (got {err['input']!r})"
+    return error_at(layers, path, message)
+
+
+def error_at(layers: Sequence[Layer], path: KeyPath, message: str) -> PolicyError:
+    """A ``PolicyError`` located in the strongest layer that sets ``path``."""
+    field_name = ".".join(str(p) for p in path) or None
+    for layer in reversed(layers):
+        if layer.has(path):
+            return PolicyError(message, file=layer.source, line=layer.line_of(path), field=field_name)
+    for layer in reversed(layers):
+        line = layer.line_of(path)
+        if line is not None:
+            return PolicyError(message, file=layer.source, line=line, field=field_name)
+    source = layers[-1].source if layers else None
+    return PolicyError(message, file=source, field=field_name)
+
+
+def _with_rule_ids(data: dict[str, Any], loc: KeyPath) -> KeyPath:
+    if len(loc) >= 2 and loc[0] in RULE_LISTS and isinstance(loc[1], int):
+        rules = data.get(str(loc[0]))
+        if isinstance(rules, list) and loc[1] < len(rules) and _rule_id(rules[loc[1]]):
+            return (loc[0], str(_rule_id(rules[loc[1]])), *loc[2:])
+    return loc
+
+
+# --- the layer stack ---------------------------------------------------------------
+
+
+def file_layers(name_or_path: str) -> list[Layer]:
+    """A built-in name or a file, preceded by the layers of its ``extends`` chain."""
+    chain: list[Layer] = []
+    target: str | None = name_or_path
+    while target is not None:
+        if len(chain) >= _MAX_EXTENDS:
+            raise PolicyError("`extends` chain too long (a cycle?)", file=chain[-1].source)
+        layer = read_layer(_policy_file(target, chain[-1].source if chain else None))
+        chain.append(layer)
+        parent = layer.data.pop("extends", None)
+        if parent is not None and not isinstance(parent, str):
+            raise PolicyError("must be a policy name or path", file=layer.source,
+                              line=layer.lines.get(("extends",)), field="extends")
+        target = parent
+    return list(reversed(chain))
+
+
+def _policy_file(target: str, referrer: str | None) -> Path:
+    if target in builtin_policy_names():
+        return builtin_policy_path(target)
+    path = Path(target).expanduser()
+    if not path.is_absolute() and referrer is not None:
+        path = Path(referrer).parent / path
+    if path.is_file():
+        return path
+    names = ", ".join(builtin_policy_names())
+    raise PolicyError(f"no such policy file or built-in name (built-ins: {names})", file=target)
+
+
+def load_layers(
+    name_or_path: str | None = None,
+    *,
+    repo: Path | None = None,
+    overrides: Sequence[str] = (),
+    user_path: Path | None = None,
+) -> Policy:
+    """Implementation of ``orchestrator.policy.load_policy``."""
+    from orchestrator.config import get_settings
+
+    settings = get_settings()
+    layers = file_layers(name_or_path or settings.policy or "default")
+    user_file = user_path if user_path is not None else settings.user_policy_path
+    if user_file.is_file():
+        layers.append(read_layer(user_file))
+    data: dict[str, Any] = {}
+    for layer in layers:
+        data = merge(data, layer.data)
+    repo_file = repo / ".tandem" / "policy.yaml" if repo is not None else None
+    if repo_file is not None and repo_file.is_file():
+        trusted = validate(data, layers)
+        repo_layer = read_layer(repo_file)
+        repo_layer.data.pop("extends", None)
+        layers.append(repo_layer)
+        data = merge(data, repo_layer.data)
+        check_tighten_only(trusted, validate(data, layers), repo_layer)
+    for override in overrides:
+        layer = override_layer(override, data)
+        data = merge(data, layer.data)
+        layers.append(layer)
+    return validate(data, layers)

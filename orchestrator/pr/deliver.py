@@ -1,0 +1,137 @@
+"""Delivering a job's PR: scan, (squash), bundle, push, open or update.
+
+Order matters: the secret scan runs before anything is written outside the worktree or
+sent anywhere; the bundle is written before the push so a rejected push still leaves a
+complete bundle; the pushed SHA is recorded as soon as the push succeeds so the next
+delivery's force-with-lease is right even if the API call after it fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator.config import secret
+from orchestrator.errors import ConfigError
+from orchestrator.pr.bundle import write_bundle
+from orchestrator.pr.forge import Forge, ForgeHTTP, PullRequestRef
+from orchestrator.pr.github import GitHubForge, github_headers
+from orchestrator.pr.gitlab import GitLabForge, gitlab_headers
+from orchestrator.pr.gitops import remote_head_branch, rev_parse
+from orchestrator.pr.models import DeliveryResult, ForgeConfig, PRContent
+from orchestrator.pr.push import push_branch
+from orchestrator.pr.scan import scan_outgoing
+from orchestrator.pr.squash import squash_commits
+from orchestrator.pr.state import DeliveryState, load_state, save_state
+
+log = logging.getLogger(__name__)
+BUNDLE_DIR = "bundle"
+_FORGE_NAMES = {"github": "GitHub", "gitlab": "GitLab"}
+
+
+async def deliver(
+    worktree: Path,
+    branch: str,
+    base_sha: str,
+    content: PRContent,
+    cfg: ForgeConfig,
+    state_dir: Path,
+    known_secrets: Sequence[str] = (),
+) -> DeliveryResult:
+    """Deliver the job branch as configured; a second call updates the same PR in place.
+
+    Raises ``SecretDetected`` (nothing left the machine), ``ConfigError`` (missing token,
+    repo or base branch), ``PushRejected`` (local branch and bundle intact) or another
+    ``ForgeError`` (one line per API error)."""
+    if cfg.kind == "none":
+        return DeliveryResult(kind="none")
+    token = forge_token(cfg)
+    ref = f"refs/heads/{branch}"
+    scan_outgoing(worktree, base_sha, content, [*known_secrets, token], head=ref)
+    if cfg.squash:
+        squash_commits(worktree, base_sha, f"{content.title}\n\n{content.summary}", ref=ref)
+    head_sha = rev_parse(worktree, ref)
+    previous = load_state(state_dir)
+    bundle_dir = write_bundle(worktree, base_sha, content, state_dir / BUNDLE_DIR, head=ref)
+    log.info("PR bundle written to %s", bundle_dir)
+    if cfg.kind == "bundle":
+        save_state(state_dir, DeliveryState(kind="bundle", branch=branch,
+                                            bundle_dir=str(bundle_dir)))
+        return DeliveryResult(kind="bundle", bundle_dir=bundle_dir, updated=previous is not None)
+    return await _deliver_to_forge(
+        worktree, branch, head_sha, content, cfg, state_dir, previous, bundle_dir, token
+    )
+
+
+def forge_token(cfg: ForgeConfig) -> str:
+    """The forge token from ``cfg.token_env``; '' for bundle delivery."""
+    if cfg.kind not in _FORGE_NAMES:
+        return ""
+    token = secret(cfg.token_env)
+    if not token:
+        raise ConfigError(
+            f"{cfg.token_env} is not set: export a {_FORGE_NAMES[cfg.kind]} token with "
+            "pull-request write access, or deliver with --pr bundle"
+        )
+    return token
+
+
+async def _deliver_to_forge(
+    worktree: Path,
+    branch: str,
+    head_sha: str,
+    content: PRContent,
+    cfg: ForgeConfig,
+    state_dir: Path,
+    previous: DeliveryState | None,
+    bundle_dir: Path,
+    token: str,
+) -> DeliveryResult:
+    same_target = (
+        previous is not None and previous.kind == cfg.kind and previous.branch == branch
+        and previous.remote == cfg.remote and previous.repo == cfg.repo
+    )
+    lease = previous.pushed_sha if same_target and previous else None
+    base = cfg.base_branch or remote_head_branch(worktree, cfg.remote)
+    if not base:
+        raise ConfigError(f"cannot tell the base branch of remote {cfg.remote!r}: set base_branch")
+    async with forge_http(cfg, token) as http:
+        forge = make_forge(http, cfg)  # validates repo before anything is pushed
+        pushed = push_branch(worktree, cfg.remote, branch, head_sha, lease)
+        log.info("pushed %s to %s at %s", branch, cfg.remote, pushed[:10])
+        state = DeliveryState(
+            kind=cfg.kind, branch=branch, remote=cfg.remote, repo=cfg.repo, pushed_sha=pushed,
+            number=previous.number if same_target and previous else None,
+            url=previous.url if same_target and previous else None, bundle_dir=str(bundle_dir),
+        )
+        save_state(state_dir, state)
+        pr, updated = await open_or_update(forge, branch, base, content, state.number)
+    state.number, state.url = pr.number, pr.url
+    save_state(state_dir, state)
+    log.info("%s PR #%d: %s", "updated" if updated else "opened", pr.number, pr.url)
+    return DeliveryResult(kind=cfg.kind, url=pr.url, number=pr.number, bundle_dir=bundle_dir,
+                          pushed_sha=pushed, updated=updated)
+
+
+def forge_http(cfg: ForgeConfig, token: str) -> ForgeHTTP:
+    headers = github_headers(token) if cfg.kind == "github" else gitlab_headers(token)
+    return ForgeHTTP(_FORGE_NAMES[cfg.kind], cfg.api_url or "", headers, token, cfg.token_env)
+
+
+def make_forge(http: ForgeHTTP, cfg: ForgeConfig) -> Forge:
+    return GitHubForge(http, cfg) if cfg.kind == "github" else GitLabForge(http, cfg)
+
+
+async def open_or_update(
+    forge: Forge, branch: str, base: str, content: PRContent, known_number: int | None
+) -> tuple[PullRequestRef, bool]:
+    """Update the PR this job opened (or any open PR of the branch), else open one."""
+    if known_number is not None:
+        pr = await forge.update(known_number, base, content)
+        if pr.open:
+            return pr, True
+    existing = await forge.find_open(branch)
+    if existing is not None:
+        return await forge.update(existing.number, base, content), True
+    return await forge.create(branch, base, content), False

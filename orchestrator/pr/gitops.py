@@ -1,0 +1,93 @@
+"""The git commands PR delivery needs, run as subprocesses with a scrubbed environment.
+
+Only the variables a git transport needs (SSH agent, askpass, proxies) are passed on top of
+``scrubbed_env()``; credentials for HTTPS remotes come from git's own credential helpers.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from orchestrator.config import scrubbed_env, secret
+from orchestrator.errors import GitError
+
+_TRANSPORT_VARS = (
+    "SSH_AUTH_SOCK", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS", "SSH_ASKPASS",
+    "GIT_SSL_CAINFO", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
+    "NO_PROXY", "no_proxy",
+)
+_URL_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
+GIT_TIMEOUT_S = 120.0
+
+
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A scrubbed environment plus what git's transports need."""
+    env = {name: value for name in _TRANSPORT_VARS if (value := secret(name))}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.update(extra or {})
+    return scrubbed_env(env)
+
+
+def strip_url_credentials(text: str) -> str:
+    """``https://user:token@host`` -> ``https://***@host`` (git echoes remote URLs)."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
+def run_git(
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``git args`` in ``cwd``; a failure raises ``GitError`` with git's last line."""
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, env=git_env(env), capture_output=True, text=True,
+            timeout=GIT_TIMEOUT_S, check=False, input=stdin,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GitError(f"git {args[0]} in {cwd} failed: {exc}") from exc
+    if check and proc.returncode != 0:
+        raise GitError(f"git {args[0]} in {cwd} failed: {last_line(proc.stderr)}")
+    return proc
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of git's output, credentials removed."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return strip_url_credentials(lines[-1]) if lines else "(no output)"
+
+
+def rev_parse(cwd: Path, ref: str) -> str:
+    return run_git(cwd, "rev-parse", "--verify", f"{ref}^{{commit}}").stdout.strip()
+
+
+def current_branch(cwd: Path) -> str:
+    return run_git(cwd, "symbolic-ref", "--short", "HEAD").stdout.strip()
+
+
+def commits_between(cwd: Path, base_sha: str, head: str = "HEAD") -> list[str]:
+    """SHAs of ``base_sha..head``, oldest first."""
+    out = run_git(cwd, "rev-list", "--reverse", f"{base_sha}..{head}").stdout
+    return out.split()
+
+
+def commit_message(cwd: Path, sha: str) -> str:
+    return run_git(cwd, "log", "-1", "--format=%B", sha).stdout
+
+
+def commit_patch(cwd: Path, sha: str) -> str:
+    """The diff one commit introduces (binary files as git's binary patches)."""
+    return run_git(cwd, "show", "--format=", "--patch", "--binary", "--no-color", sha).stdout
+
+
+def remote_head_branch(cwd: Path, remote: str) -> str | None:
+    """The branch the remote's HEAD points at (its default branch), if it says."""
+    proc = run_git(cwd, "ls-remote", "--symref", remote, "HEAD", check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+            return line[len("ref: refs/heads/"):-len("\tHEAD")]
+    return None

@@ -1,0 +1,46 @@
+"""From a finished job to its pull request: the step table from the graph state, the
+deterministic PR body from the receipts, then delivery (bundle, GitHub or GitLab)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.pr import ForgeConfig, StepSummary, VerifyResult, deliver, render_pr
+from orchestrator.state import JobState
+
+if TYPE_CHECKING:
+    from orchestrator.jobctx import JobRuntime
+
+
+def step_summaries(steps: list[dict[str, Any]]) -> list[StepSummary]:
+    out = []
+    for s in steps:
+        checks = [VerifyResult(name=v["name"], passed=v["passed"], exit_code=v.get("exit_code"),
+                               duration_ms=v.get("duration_ms", 0.0), summary=v.get("summary", ""))
+                  for v in s.get("verification", [])]
+        out.append(StepSummary(**{k: v for k, v in s.items() if k != "verification"},
+                               verification=checks))
+    return out
+
+
+def forge_config(rt: JobRuntime) -> ForgeConfig:
+    pr = rt.policy.pr
+    return ForgeConfig(kind=rt.job.pr, draft=pr.draft, labels=list(pr.labels),  # type: ignore[arg-type]
+                       base_branch=pr.base, **rt.job.forge)
+
+
+async def deliver_job_pr(
+    rt: JobRuntime, state: JobState, *, title: str, summary: str
+) -> dict[str, Any]:
+    if rt.job.pr == "none" or not rt.policy.pr.enabled:
+        return {"kind": "none"}
+    content = render_pr(
+        rt.job.job_id, state["task"], rt.policy.pr.title_prefix + title, summary,
+        [s["intent"] for s in state["plan"]], step_summaries(list(state.get("steps_done", []))),
+        rt.events_receipts(), dict(state.get("usage", {})),
+    )
+    result = await deliver(rt.ws.path, rt.ws.branch, state["base_sha"], content,
+                           forge_config(rt), Path(rt.job.dir) / "pr",
+                           known_secrets=rt.known_secrets)
+    return result.model_dump(mode="json")

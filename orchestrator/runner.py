@@ -1,0 +1,202 @@
+"""Run, resume and roll back one job: build its runtime, compile the graph with a durable
+checkpointer, invoke it with ``durability="sync"``, and record the outcome.
+
+A run always starts by making the worktree agree with the last graph checkpoint, so a job
+killed at any point (``kill -9`` included) resumes exactly where its state says it was.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from langgraph.types import Command
+
+from orchestrator.budget import new_usage
+from orchestrator.config import get_settings
+from orchestrator.errors import ConfigError, JobError
+from orchestrator.events import EventLog
+from orchestrator.gateway import ModelGateway
+from orchestrator.graph import build_graph
+from orchestrator.jobctx import JobRuntime, known_secret_names
+from orchestrator.jobstore import JobRecord
+from orchestrator.policy import Policy, load_policy
+from orchestrator.verify import CommandSpec
+from orchestrator.workspace import Workspace
+
+Listener = Callable[[dict[str, Any]], None]
+
+
+def slugify(text: str, max_len: int = 30) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return "-".join(words)[:max_len].strip("-") or "job"
+
+
+def job_policy(job: JobRecord) -> Policy:
+    return load_policy(job.policy, repo=Path(job.repo), overrides=job.overrides)
+
+
+def _verify_specs(job: JobRecord, policy: Policy) -> list[CommandSpec]:
+    if job.test_cmd:
+        return [CommandSpec(name="test", cmd=job.test_cmd, timeout_s=600)]
+    return [CommandSpec(name=c.name, cmd=c.cmd, timeout_s=c.timeout_s)
+            for c in policy.verify.commands]
+
+
+def _uses_sim(policy: Policy) -> bool:
+    return any(e.base_url.startswith("sim://") for t in policy.tiers.values()
+               for m in t.models for e in [m, *m.fallbacks])
+
+
+@contextmanager
+def embedded_sim(policy: Policy, tape: str | None) -> Iterator[str | None]:
+    """Start the simulated provider in this process when the policy points at ``sim://``."""
+    if not _uses_sim(policy):
+        yield None
+        return
+    from orchestrator.sim import SimConfig, SimServer
+
+    cfg = SimConfig(tape=Path(tape)) if tape else SimConfig()
+    with SimServer(cfg).run_in_thread() as sim:
+        yield sim.base_url
+
+
+@asynccontextmanager
+async def checkpointer() -> AsyncIterator[Any]:
+    """The graph store: Redis when configured, else SQLite under the Tandem home."""
+    settings = get_settings()
+    if settings.redis_url:
+        from orchestrator.store import open_async_saver
+
+        async with open_async_saver(settings.redis_url) as saver:
+            yield saver
+        return
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(settings.sqlite_path)) as saver:
+        yield saver
+
+
+def _config(job: JobRecord) -> dict[str, Any]:
+    configurable: dict[str, Any] = {"thread_id": job.job_id}
+    if job.resume_checkpoint_id:
+        configurable["checkpoint_id"] = job.resume_checkpoint_id
+    return {"configurable": configurable}
+
+
+async def run_job(
+    job: JobRecord, *, resume_value: Any = None, listeners: tuple[Listener, ...] = (),
+    sim_url: str | None = None, saver: Any = None,
+) -> JobRecord:
+    """Run (or resume) ``job`` until it finishes or pauses; returns the updated record."""
+    policy = job_policy(job)
+    settings = get_settings()
+    job.status = "running"
+    job.pause_reason = None
+    job.save()
+    ws = Workspace.open_or_create(Path(job.repo), job.job_id, slugify(job.task),
+                                  base_ref=job.base_ref, home=settings.home)
+    job.worktree, job.branch, job.base_sha = str(ws.path), ws.branch, ws.base_sha
+    events = EventLog(job.events_path, job.job_id, known_secrets=_secret_values(policy))
+    for listener in listeners:
+        events.subscribe(listener)
+    async with AsyncExitStack() as stack:
+        url = sim_url or stack.enter_context(
+            embedded_sim(policy, job.tape) if sim_url is None else nullcontext(None))
+        gateway = ModelGateway(policy, events, job_id=job.job_id, sim_url=url)
+        gateway.listeners.extend(listeners)
+        stack.push_async_callback(gateway.aclose)
+        stack.callback(events.close)
+        rt = JobRuntime(job=job, policy=policy, ws=ws, events=events, gateway=gateway,
+                        verify_specs=_verify_specs(job, policy))
+        store = saver if saver is not None else await stack.enter_async_context(checkpointer())
+        await _invoke(job, rt, store, resume_value)
+    job.save()
+    return job
+
+
+def _secret_values(policy: Policy) -> list[str]:
+    from orchestrator.config import secret_values
+
+    return secret_values(known_secret_names(policy))
+
+
+async def _invoke(job: JobRecord, rt: JobRuntime, store: Any, resume_value: Any) -> None:
+    graph = build_graph().compile(checkpointer=store)
+    config = _config(job)
+    snap = await graph.aget_state(config)  # type: ignore[arg-type]
+    if not snap.values:
+        inp: Any = {"job_id": job.job_id, "task": job.task, "usage": new_usage(),
+                    "status": "running"}
+        rt.events.emit("job.start", task=job.task, policy=rt.policy.name)
+    elif not snap.next:
+        _record(job, snap)
+        return
+    else:
+        rt.sync_worktree(snap.values)
+        inp = Command(resume=resume_value) if snap.interrupts else None
+        rt.events.emit("job.resume", node=list(snap.next), resume=resume_value)
+    job.resume_checkpoint_id = None
+    try:
+        await graph.ainvoke(inp, config, context=rt, durability="sync")  # type: ignore[arg-type]
+    except Exception as exc:
+        job.status = "failed"
+        job.error = f"{type(exc).__name__}: {exc}"
+        rt.events.emit("job.failed", error=job.error)
+        job.save()
+        raise
+    _record(job, await graph.aget_state({"configurable": {"thread_id": job.job_id}}))
+    rt.events.emit("job." + job.status, reason=job.pause_reason)
+
+
+def _record(job: JobRecord, snap: Any) -> None:
+    values = snap.values or {}
+    job.plan = [s["intent"] for s in values.get("plan", [])]
+    job.steps = list(values.get("steps_done", []))
+    job.budget = dict(values.get("usage", {}))
+    job.head_sha = values.get("checkpoint_sha")
+    job.pr_result = values.get("pr")
+    if snap.interrupts:
+        payload = snap.interrupts[0].value
+        job.status = "paused"
+        job.pause_reason = (f"{payload.get('kind')}: {payload.get('reason')}"
+                            if isinstance(payload, dict) else str(payload))
+    elif snap.next:
+        job.status = "paused"
+        job.pause_reason = "interrupted"
+    else:
+        status = values.get("status", "done")
+        job.status = "done" if status in ("done", "running") else (
+            "failed" if status == "failed" else "cancelled")
+        if status not in ("done", "running"):
+            job.error = "; ".join(values.get("escalations", [])) or status
+
+
+async def history_config_for_step(job: JobRecord, step: int, store: Any) -> str:
+    """The graph checkpoint id right after step ``step`` was checkpointed (for rollback)."""
+    graph = build_graph().compile(checkpointer=store)
+    async for snap in graph.aget_state_history({"configurable": {"thread_id": job.job_id}}):
+        values = snap.values or {}
+        if values.get("step_index") == step and snap.next in (("route",), ("pr",)):
+            return str(snap.config["configurable"]["checkpoint_id"])
+    raise JobError(f"job {job.job_id} has no graph checkpoint after step {step}")
+
+
+async def rollback_job(job: JobRecord, step: int) -> str:
+    """Restore the worktree and the graph to just after step ``step``; returns the sha."""
+    if not job.worktree:
+        raise ConfigError(f"job {job.job_id} has no worktree yet")
+    ws = Workspace.open_or_create(Path(job.repo), job.job_id, slugify(job.task),
+                                  base_ref=job.base_ref, home=get_settings().home)
+    sha = ws.rollback(step)
+    async with checkpointer() as store:
+        job.resume_checkpoint_id = await history_config_for_step(job, step, store)
+    job.status = "paused"
+    job.pause_reason = f"rolled back to step {step}"
+    job.head_sha = sha
+    job.save()
+    return sha

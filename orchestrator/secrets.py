@@ -1,0 +1,181 @@
+"""Secret detection and redaction.
+
+Used by the post-edit gate (a secret in a diff is always blocked), by PR delivery (nothing
+with a secret leaves the machine) and by anything that writes logs or events. Findings
+never carry the secret itself: ``excerpt`` is the matched line with the secret replaced.
+
+Detection is deliberately conservative about false positives: provider key formats are
+matched by their documented prefixes and lengths; generic assignments
+(``password = "..."``) count only when the value is a literal with high entropy that is
+not a placeholder and not read from the environment.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Sequence
+
+from pydantic import BaseModel
+
+__all__ = ["SecretFinding", "find_secrets", "redact"]
+
+Span = tuple[int, int, str]  # (start, end, kind) within one line
+
+
+class SecretFinding(BaseModel):
+    """One secret found in a text."""
+
+    kind: str
+    line: int  # 1-based line in the scanned text
+    excerpt: str  # the line, redacted; never the secret itself
+
+
+# kind -> pattern; group "s" (or the whole match) is the secret.
+_PROVIDER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(rx))
+    for kind, rx in (
+        ("private-key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"),
+        ("aws-access-key", r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+        ("github-token", r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"),
+        ("github-token", r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"),
+        ("gitlab-token", r"\bglpat-[A-Za-z0-9_\-]{20,}"),
+        ("slack-token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
+        ("stripe-key", r"\b[sr]k_live_[A-Za-z0-9]{16,}\b"),
+        ("anthropic-key", r"\bsk-ant-[A-Za-z0-9_\-]{20,}"),
+        ("openai-key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"),
+        ("google-api-key", r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+        ("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+    )
+)
+
+# The name must END with a credential word: `api_key`, `DB_PASSWORD`, `GITHUB_TOKEN`,
+# `client_secret`; not `tokenizer` or `secret_name`.
+_CRED_NAME = (
+    r"[A-Za-z0-9_\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key"
+    r"|private[_\-]?key|secret[_\-]?key|credentials?|auth[_\-]?key)"
+)
+# name = "value" / name: 'value' / "name": "value" (source code, JSON, YAML)
+_ASSIGNMENT = re.compile(
+    r"""\b(?P<name>""" + _CRED_NAME + r""")["']?\s*(?::=|=>|==|[:=])\s*"""
+    r"""[bru]?(?P<q>["'`])(?P<s>[^"'`\s]{8,})(?P=q)""",
+    re.IGNORECASE,
+)
+# NAME=value / name: value on a line of its own (env files, YAML), optionally a diff line.
+_BARE_ASSIGNMENT = re.compile(
+    r"""^[+\- ]?\s*(?:export\s+)?(?P<name>""" + _CRED_NAME + r""")\s*[:=]\s*"""
+    r"""(?P<s>[A-Za-z0-9+/_\-=~]{16,})\s*$""",
+    re.IGNORECASE,
+)
+_PLACEHOLDER = re.compile(
+    r"changeme|change_me|example|dummy|placeholder|sample|your[_\-]|xxx|\*\*\*"
+    r"|redacted|test|fake|secret|password|token|none|null|todo|lorem|abc123|123456|0000",
+    re.IGNORECASE,
+)
+_PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_PEM_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_MIN_ENTROPY_BITS = 3.0
+_MIN_KNOWN_LEN = 6
+
+
+def _entropy_bits(value: str) -> float:
+    """Shannon entropy per character."""
+    counts: dict[str, int] = {}
+    for ch in value:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _is_real_token(value: str) -> bool:
+    """Documented example keys (AKIA...EXAMPLE) and all-letter words are not secrets."""
+    if "EXAMPLE" in value.upper():
+        return False
+    return value.startswith("-----") or bool(re.search(r"[0-9]", value))
+
+
+def _looks_secret(value: str) -> bool:
+    if _PLACEHOLDER.search(value) or len(set(value)) < 6:
+        return False
+    if re.fullmatch(r"[a-z_]+(\.[a-z_]+)+|[A-Z_]+", value):  # dotted names, CONSTANTS
+        return False
+    classes = sum(
+        bool(re.search(rx, value)) for rx in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
+    )
+    return classes >= 2 and _entropy_bits(value) >= _MIN_ENTROPY_BITS
+
+
+def _spans(line: str, known_values: Sequence[str]) -> Iterator[Span]:
+    """(start, end, kind) of every secret in one line."""
+    for value in known_values:
+        if len(value) >= _MIN_KNOWN_LEN:
+            for m in re.finditer(re.escape(value), line):
+                yield m.start(), m.end(), "known-secret"
+    for kind, pattern in _PROVIDER_PATTERNS:
+        for m in pattern.finditer(line):
+            if _is_real_token(m.group(0)):
+                yield m.start(), m.end(), kind
+    for pattern in (_ASSIGNMENT, _BARE_ASSIGNMENT):
+        for m in pattern.finditer(line):
+            if _looks_secret(m.group("s")):
+                yield m.start("s"), m.end("s"), "credential-assignment"
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    """Non-overlapping spans; the earlier (then longer) span wins an overlap."""
+    out: list[Span] = []
+    for start, end, kind in sorted(spans, key=lambda s: (s[0], -(s[1] - s[0]))):
+        if out and start < out[-1][1]:
+            continue
+        out.append((start, end, kind))
+    return out
+
+
+def _redact_line(line: str, spans: list[Span]) -> str:
+    parts: list[str] = []
+    pos = 0
+    for start, end, kind in spans:
+        parts.append(line[pos:start])
+        parts.append(f"[REDACTED:{kind}]")
+        pos = end
+    parts.append(line[pos:])
+    return "".join(parts)
+
+
+def _scan(text: str, known_values: Sequence[str]) -> Iterator[tuple[int, str, list[Span], bool]]:
+    """(line number, line, spans, inside a PEM body) for every line that holds a secret."""
+    in_key = False
+    for lineno, line in enumerate(text.splitlines(keepends=True), start=1):
+        if in_key:
+            in_key = not _PEM_END.search(line)
+            body = line.rstrip("\r\n")
+            yield lineno, line, [(0, len(body), "private-key")], True
+            continue
+        spans = _merged(list(_spans(line, known_values)))
+        if _PEM_BEGIN.search(line) and not _PEM_END.search(line):
+            in_key = True
+        if spans:
+            yield lineno, line, spans, False
+
+
+def find_secrets(text: str, known_values: Sequence[str] = ()) -> list[SecretFinding]:
+    """Every secret in ``text``: provider key formats, private keys, JWTs, high-entropy
+    credential assignments, and any exact occurrence of ``known_values``."""
+    findings: list[SecretFinding] = []
+    for lineno, line, spans, in_pem_body in _scan(text, known_values):
+        if in_pem_body:
+            continue
+        excerpt = _redact_line(line.rstrip("\r\n"), spans).strip()[:200]
+        for _start, _end, kind in spans:
+            findings.append(SecretFinding(kind=kind, line=lineno, excerpt=excerpt))
+    return findings
+
+
+def redact(text: str, known_values: Sequence[str] = ()) -> str:
+    """``text`` with each secret replaced by ``[REDACTED:<kind>]``."""
+    if not text:
+        return text
+    lines = text.splitlines(keepends=True)
+    for lineno, line, spans, _body in _scan(text, known_values):
+        lines[lineno - 1] = _redact_line(line, spans)
+    return "".join(lines)

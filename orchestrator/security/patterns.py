@@ -1,0 +1,188 @@
+"""Risky-code patterns per language, grouped by category of security knowledge.
+
+Each pattern is general knowledge about where vulnerabilities live (injection sinks, auth
+and session code, crypto, deserialisation, path handling, templating and escaping,
+permissions, redirects, ...), never a string taken from a particular project. A pattern
+matched on an added or removed line counts its full weight; on an unchanged context line
+of the same hunk it counts only when the change also adds a guard (a new check that
+rejects input), at half weight: "a check was added next to a sink" is how many security
+fixes look. A category counts once per diff (its strongest match), and the diff's score is
+the sum over categories.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    id: str
+    category: str
+    languages: tuple[str, ...]  # ("*",) = every code file
+    regex: re.Pattern[str]
+    weight: float
+
+
+def _p(pid: str, category: str, langs: str, rx: str, weight: float = 1.0) -> Pattern:
+    flags = re.IGNORECASE if pid.endswith("/i") else 0
+    return Pattern(pid.removesuffix("/i"), category, tuple(langs.split(",")), re.compile(rx, flags),
+                   weight)
+
+
+PATTERNS: tuple[Pattern, ...] = (
+    # --- command execution and code evaluation ------------------------------------
+    _p("py.subprocess", "command", "python",
+       r"\bsubprocess\.\w+|\bos\.(system|popen|exec\w*|spawn\w*)\(|shell\s*=\s*True|\bpty\.spawn"),
+    _p("py.eval", "code-eval", "python", r"(?<![.\w])(eval|exec|compile)\(|__import__\("),
+    _p("js.child-process", "command", "javascript",
+       r"child_process|\b(exec|execSync|spawn|spawnSync|execFile|execFileSync|fork)\("
+       r"|shell:\s*true"),
+    _p("js.eval", "code-eval", "javascript",
+       r"(?<![.\w])eval\(|new Function\(|\bvm\.run\w*|setTimeout\(\s*['\"`]|\.runInContext"),
+    _p("go.exec", "command", "go", r"\bexec\.Command(Context)?\(|\bsyscall\.Exec\b"
+       r"|\"(ba)?sh\",\s*\"-c\""),
+    _p("any.shell-quote", "command", ANY, r"\bshlex\.(quote|split)|shell-?quote|escapeshellarg"),
+    # --- SQL built from strings ---------------------------------------------------
+    _p("py.sql-raw", "sql", "python", r"\.(raw|extra)\(|\bRawSQL\(|cursor\(\)\.execute"
+       r"|\.executescript\("),
+    _p("js.sql", "sql", "javascript", r"\.query\(\s*[`'\"]\s*(SELECT|INSERT|UPDATE|DELETE)"
+       r"|sequelize\.literal"),
+    _p("go.sql", "sql", "go", r"\.(Query|QueryRow|Exec)(Context)?\(\s*(fmt\.Sprintf|\w+\s*\+)"),
+    _p("any.sql-concat", "sql", ANY,
+       r"[\"'`]\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b[^\"'`]*[\"'`]\s*(\+|%\s*\(?\w"
+       r"|\.format\()"),
+    # --- deserialisation ------------------------------------------------------------
+    _p("py.deserialize", "deserialization", "python",
+       r"\b(pickle|cPickle|marshal|shelve|dill|jsonpickle)\.(loads?|Unpickler)|yaml\.(load"
+       r"|unsafe_load)\("
+       r"|\bLoader\s*=\s*yaml\.(Loader|UnsafeLoader|FullLoader)"),
+    _p("js.deserialize", "deserialization", "javascript",
+       r"\bunserialize\(|node-serialize|serialize-javascript|\byaml\.load\(|\bfuncster\b"),
+    _p("go.deserialize", "deserialization", "go", r"\bgob\.NewDecoder|\byaml\.Unmarshal\b"),
+    _p("any.xml-entities", "xml", ANY,
+       r"<!ENTITY|<!DOCTYPE|resolve_entities|XMLParser\(|defusedxml|\bexpat\b|DTDLoad|noent"),
+    # --- prototype pollution and unsafe property access (JavaScript) ---------------
+    _p("js.prototype", "prototype-pollution", "javascript",
+       r"__proto__|\bconstructor\b\s*[\]\.'\"]|\bprototype\b|Object\.create\(null\)"
+       r"|hasOwnProperty|getOwnPropertyNames|Object\.freeze"),
+    # --- paths and files ---------------------------------------------------------------
+    _p("py.path", "path", "python",
+       r"\bos\.path\.(realpath|abspath|normpath|commonpath|islink)\(|\bsafe_join\(|\bsend_file\("
+       r"|\bsend_from_directory\(|\.resolve\(\)\.is_relative_to|\bis_relative_to\("
+       r"|\bsecure_filename\("
+       r"|\btarfile\.|\bzipfile\.|\.extractall\(|\bos\.symlink\(|\bshutil\.(rmtree|move"
+       r"|copy\w*)\("),
+    _p("js.path", "path", "javascript",
+       r"\bpath\.(resolve|normalize|join|relative|isAbsolute)\(|\bfs\.\w+\(|\.createReadStream\("
+       r"|\bsendFile\(|\bres\.download\(|\bzip|\btar\b"),
+    _p("go.path", "path", "go",
+       r"\bfilepath\.(Clean|Abs|Rel|EvalSymlinks|Join|IsAbs|IsLocal)\(|\bpath\.Clean\("
+       r"|\bsecurejoin\b"
+       r"|\bos\.(Open|OpenFile|Create|Remove|RemoveAll|Mkdir|MkdirAll|Symlink|Readlink|WriteFile"
+       r"|ReadFile|Rename|Chdir)\(|\bioutil\.(ReadFile|WriteFile)\(|\bhttp\.(Dir|ServeFile)\("
+       r"|\btar\.|\bzip\."),
+    _p("any.dotdot", "path", ANY, r"['\"`]\.\.(/|\\\\|['\"`])|\.\.[/\\\\]\.\.|%2e%2e"
+       r"|\bdirectory traversal"),
+    # --- authentication, authorisation, sessions ---------------------------------------
+    _p("any.auth/i", "auth", ANY,
+       r"\b(authenticat\w*|authoriz\w*|unauthori[sz]ed|forbidden|permission\w*|has_perm\w*"
+       r"|is_superuser"
+       r"|is_staff|is_admin|isadmin|login_required|require_auth\w*|access_?control|privilege\w*"
+       r"|csrf\w*|xsrf|same_?site|httponly|set_cookie|setcookie|\bsession_?id|jwt|oauth\w*|saml"
+       r"|bearer|credential\w*|passw(or)?d\w*|api_?key|otp|mfa|2fa|acl|rbac|role_?based|checkaccess"
+       r"|can_?access|isallowed|is_allowed|ownership|tenant)\b"),
+    _p("go.auth", "auth", "go", r"\bStatus(Unauthorized|Forbidden)\b|\bErrPermission\b"
+       r"|\.Permission\b"),
+    _p("py.auth-errors", "auth", "python", r"\b(PermissionDenied|SuspiciousOperation|Forbidden)\b"),
+    # --- cryptography and randomness ------------------------------------------------------
+    _p("py.crypto", "crypto", "python",
+       r"\bhashlib\.|\bhmac\.|\bcompare_digest\(|\bconstant_time_compare\(|\bsecrets\.|\bCrypto\."
+       r"|\bcryptography\.|\bssl\.|verify\s*=\s*False|\bcheck_hostname\b|\bCERT_NONE\b"),
+    _p("any.signing/i", "crypto", ANY,
+       r"\b(algorithms?|signature|verify_?signature|nonce|salt|hmac|digest|cipher|private_?key"
+       r"|public_?key|certificate)\b"),
+    _p("js.crypto", "crypto", "javascript",
+       r"\bcrypto\.|\bcreate(Hash|Hmac|Cipher\w*|Decipher\w*)\(|\btimingSafeEqual\(|\brandomBytes\("
+       r"|\bbcrypt|\bscrypt|\bpbkdf2|rejectUnauthorized"),
+    _p("go.crypto", "crypto", "go",
+       r"\bcrypto/\w+|\b(subtle\.ConstantTimeCompare|hmac\.\w+|sha256\.|sha1\.|md5\.|rand\.Read"
+       r"|aes\.|rsa\.|"
+       r"ecdsa\.|ed25519\.|x509\.|tls\.Config)|InsecureSkipVerify"),
+    _p("any.weak-hash/i", "crypto", ANY, r"\b(md5|sha1|des|rc4|ecb)\b\s*\("),
+    # --- redirects, URLs, requests to other hosts -------------------------------------------
+    _p("any.redirect/i", "redirect", ANY,
+       r"\b\w*redirect\w*\(|\bredirect_?(to|uri|url)\b|['\"]Location['\"]|\bnext_?url\b"
+       r"|\breturn_?(to|url)\b|url_has_allowed_host_and_scheme|is_safe_url|allowed_hosts"),
+    _p("any.url-scheme/i", "url", ANY,
+       r"['\"`](javascript|vbscript|data|file):|\bprotocol\b|\bscheme\b.*(http|==|in)"
+       r"|\burlparse\(|\bnew URL\("
+       r"|\burl\.Parse\(|\bhostname\b"),
+    # --- templating, escaping, output encoding ---------------------------------------------
+    _p("py.escape", "escaping", "python",
+       r"\bmark_safe\(|\|\s*safe\b|\bformat_html\(|\bconditional_escape\(|\bhtml\.escape\("
+       r"|\bescape\("
+       r"|\bMarkup\(|\bautoescape\b|\bbleach\.|\bxmlattr|\bstriptags\b|\bescapejs\b"),
+    _p("js.escape", "escaping", "javascript",
+       r"\.innerHTML\b|dangerouslySetInnerHTML|\bv-html\b|\.html\(|\bdocument\.write\("
+       r"|\bescape\w*\("
+       r"|\bsanitiz\w*\(|DOMPurify|\bencodeURI(Component)?\(|\bunescape\(|&lt;|&gt;|&quot;|&#"),
+    _p("go.escape", "escaping", "go",
+       r"\btemplate\.(HTML|JS|URL|HTMLAttr)\(|\bhtml\.EscapeString\(|\burl\.(Path|Query)Escape\("
+       r"|bluemonday"),
+    _p("any.sanitize/i", "escaping", ANY, r"\bsanitiz\w*|\bescape_?html|\bxss\b|\bstrip_?tags"),
+    _p("go.template", "escaping", "go", r"\btemplate\.New\(|\.Funcs\(|\bFuncMap\b"),
+    _p("any.char-filter", "escaping", ANY,
+       r"\\x00|\\u0000|\\u\{0\}|\\0\b|null byte|\.replace(All)?\(\s*/[^/\n]*(['\"<>`]|\\\\)"
+       r"|\.replace\(\s*['\"](<|>|&|\\\\|'|\")"),
+    # --- prefix checks on paths and URLs (containment, origin, scheme) ---------------------
+    _p("any.prefix-check", "containment", ANY,
+       r"\.(startswith|startsWith|endswith|endsWith)\(|\bstrings\.(HasPrefix|HasSuffix"
+       r"|TrimPrefix)\(", 0.5),
+    _p("any.links", "path", ANY,
+       r"(?i)\b(hard_?links?|sym_?links?|readlink|lstat|islink|isSymbolicLink|EvalSymlinks"
+       r"|O_NOFOLLOW)\b"),
+    # --- input rejected with a security-flavoured message --------------------------------------
+    _p("any.reject-message/i", "validation", ANY,
+       r"(raise|throw|Errorf?|errors\.New|Error)\b.*['\"`][^'\"`]*\b(invalid|not allowed|disallowed"
+       r"|forbidden|illegal|malformed|unsafe|untrusted|denied|refus\w*|outside|escap\w*"
+       r"|too (long|large"
+       r"|many|deep|big))\b", 0.5),
+    # --- HTTP parsing: headers, framing, upgrades ---------------------------------------------
+    _p("any.http-framing/i", "http", ANY,
+       r"\b(content-length|transfer-encoding|chunked|crlf|hijack\w*|upgrade|host header"
+       r"|x-forwarded-\w+)\b|\\r\\n", 0.5),
+    # --- permissions, ownership, privileges ------------------------------------------------
+    _p("any.file-mode", "permissions", ANY,
+       r"\b(os\.)?(chmod|chown|umask|setuid|setgid|Chmod|Chown|Setuid|Setgid)\("
+       r"|\b0o?[0-7]{3}\b.*(mode|perm)"
+       r"|\bO_CREAT|\bos\.FileMode\(|\bstat\.S_I\w+"),
+    # --- denial of service: unbounded input, regexes ---------------------------------------
+    _p("any.limits/i", "resource-limits", ANY,
+       r"\bmax_?(size|length|len|bytes|depth|body|request|upload|field|header)\w*|\bLimitReader\b"
+       r"|\bMaxBytesReader\b|\bbody_?limit|\brecursion_?limit|\bReDoS\b", 0.5),
+    # --- network listeners and SSRF -----------------------------------------------------
+    _p("any.ssrf/i", "ssrf", ANY,
+       r"\bssrf\b|\bprivate_?ip|\bis_private\b|\bloopback|\b169\.254\.|\blink-?local"
+       r"|\bIsPrivate\(", 1.0),
+    # --- vocabulary in code or comments -------------------------------------------------
+    _p("any.security-words/i", "security-words", ANY,
+       r"\b(security|vulnerab\w*|malicious|attacker|untrusted|injection|traversal|exploit\w*"
+       r"|unsafe|insecure|sanitiz\w*|whitelist|allowlist|blocklist|blacklist)\b", 0.5),
+)
+
+# Added lines that reject input: the "a check was added" half of many fixes.
+GUARD = re.compile(
+    r"\b(raise|throw)\b|\breturn\s+(nil,\s*)?(err|fmt\.Errorf|errors\.New|false\b|None\b|null\b"
+    r"|undefined\b|res\.status\(4\d\d\)|http\.Error)|\bhttp\.Error\(|\babort\(4\d\d"
+    r"|\bStatus(BadRequest|Forbidden|Unauthorized)\b|\bcontinue\b"
+)
+CONDITION = re.compile(r"^\s*(if|elif|else if|}\s*else if|unless|switch|case)\b|^\s*if\s*\("
+r"|\bif\s+!")
+
+
+def languages_match(pattern: Pattern, language: str | None) -> bool:
+    return pattern.languages == (ANY,) or (language is not None and language in pattern.languages)

@@ -1,0 +1,85 @@
+"""One model answer being streamed: pacing, token accounting and in-stream faults.
+
+The protocol renderers (Responses, Chat, Anthropic) walk a ``Generation``'s tokens and
+turn them into their own events; faults that strike mid-stream live here so all three
+behave alike: ``drop_after_tokens`` raises ``Dropped`` once k tokens went out (or just
+before the terminal event), ``malformed_frame`` asks for one non-JSON frame before the
+first token, and a steer request stops the token flow after the current token.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from orchestrator.sim.brain import Reply
+from orchestrator.sim.config import Fault
+from orchestrator.sim.pacing import Pacer
+from orchestrator.sim.tokens import tokenize
+
+MALFORMED_FRAME = "this is not json {"
+
+_ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    """Unique ids like ``resp_sim000012`` (per process)."""
+    return f"{prefix}_sim{next(_ids):06d}"
+
+
+class Dropped(Exception):  # a signal to the transport, not an error
+    """The transport must close abruptly now (no terminal event)."""
+
+
+@dataclass
+class Generation:
+    reply: Reply
+    model: str  # the model reported to the client
+    pacer: Pacer
+    faults: dict[str, Fault] = field(default_factory=dict)
+    stop_requested: Callable[[], bool] = lambda: False
+    output_tokens: int = 0
+    stopped: bool = False  # True when a steer cut the stream short
+    created_at: int = field(default_factory=lambda: int(time.time()))
+    _malformed_pending: bool = False
+
+    def __post_init__(self) -> None:
+        self._malformed_pending = "malformed_frame" in self.faults
+        drop = self.faults.get("drop_after_tokens")
+        self._drop_after = drop.tokens if drop is not None else None
+
+    async def start(self) -> None:
+        """Wait for the first token (TTFT)."""
+        await self.pacer.first_token()
+
+    def take_malformed(self) -> bool:
+        """True once, before the first token, when a malformed frame is due."""
+        due, self._malformed_pending = self._malformed_pending, False
+        return due
+
+    async def tokens(self, text: str) -> AsyncIterator[str]:
+        """The tokens of ``text``, paced; stops early when a steer arrived."""
+        for token in tokenize(text):
+            if self.stopped or self._should_stop():
+                return
+            self._check_drop()
+            if self.output_tokens:
+                await self.pacer.next_token()
+            self.output_tokens += 1
+            yield token
+
+    def _should_stop(self) -> bool:
+        if self.output_tokens and self.stop_requested():
+            self.stopped = True
+        return self.stopped
+
+    def _check_drop(self) -> None:
+        if self._drop_after is not None and self.output_tokens >= self._drop_after:
+            raise Dropped()
+
+    def before_terminal(self) -> None:
+        """Called just before the terminal event: a pending drop happens now."""
+        if self._drop_after is not None:
+            raise Dropped()

@@ -1,0 +1,56 @@
+"""Token pacing: time to first token, then a steady rate with seeded jitter.
+
+The pacer keeps a schedule (token i is due at ``start + i / tokens_per_s``) and sleeps only
+when it is ahead of that schedule by at least ``_MIN_SLEEP_S``, so fast profiles do not
+pay one event-loop sleep per token and a slow consumer never makes later tokens burst late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+from orchestrator.sim.config import ModelProfile
+
+_MIN_SLEEP_S = 0.004
+
+
+class Pacer:
+    def __init__(
+        self,
+        profile: ModelProfile,
+        seed: int,
+        extra_ttft_ms: float = 0.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.profile = profile
+        self._rng = random.Random(seed)
+        self._extra_ttft_s = extra_ttft_ms / 1000.0
+        self._due_s = 0.0
+        self._clock = clock
+        self._sleep = sleep
+
+    def _jittered(self, value: float) -> float:
+        spread = self.profile.jitter
+        return value * (1.0 + spread * self._rng.uniform(-1.0, 1.0)) if spread else value
+
+    async def first_token(self) -> None:
+        """Wait out the time to first token (plus any injected slow start)."""
+        delay_s = self._jittered(self.profile.ttft_ms / 1000.0) + self._extra_ttft_s
+        if delay_s > 0:
+            await self._sleep(delay_s)
+        self._due_s = self._clock()
+
+    async def next_token(self) -> None:
+        """Wait until the next token is due (no-op for unpaced profiles)."""
+        rate = self.profile.tokens_per_s
+        if rate <= 0:
+            return
+        self._due_s += self._jittered(1.0 / rate)
+        ahead_s = self._due_s - self._clock()
+        if ahead_s >= _MIN_SLEEP_S:
+            await self._sleep(ahead_s)

@@ -1,0 +1,225 @@
+"""``GET /v1/responses`` as a WebSocket: Responses "WebSocket mode".
+
+One ``Session`` per connection. A reader task takes client frames; ``response.create``
+frames queue up and a worker answers them one at a time. The session remembers its last
+response (full input + output items) so ``previous_response_id`` can continue from it;
+any other id is ``previous_response_not_found``. With steering enabled, ``response.steer``
+stops the in-flight response after its current token (``response.incomplete``, reason
+``steered``) and a successor starts from original input + partial output + steer input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from orchestrator.sim.generation import Dropped, new_id
+from orchestrator.sim.http_common import check_auth, connection_id, openai_error_body
+from orchestrator.sim.responses_render import Run, response_events
+from orchestrator.sim.responses_run import build_run, new_input
+from orchestrator.sim.state import ApiError, ConnectionLimit, RequestInfo, SimState
+
+CONNECTION_LIMIT_MESSAGE = (
+    "Responses websocket connection limit reached (60 minutes). "
+    "Create a new websocket connection to continue."
+)
+
+
+async def responses_ws(websocket: WebSocket) -> None:
+    state: SimState = websocket.app.state.sim
+    fault = state.faults.take_for_handshake()
+    try:
+        if fault is not None:
+            status = int(fault.status or 503)
+            raise ApiError(status, fault.message or f"simulated handshake status {status}")
+        check_auth(websocket, state.config.api_key)
+    except ApiError as err:
+        body = openai_error_body(err)
+        reply = JSONResponse(body, status_code=err.status, headers=err.headers())
+        await websocket.send_denial_response(reply)
+        return
+    await websocket.accept()
+    await Session(state, websocket).run()
+
+
+class _Close(Exception):  # ends the session
+    def __init__(self, abrupt: bool) -> None:
+        self.abrupt = abrupt
+
+
+class Session:
+    def __init__(self, state: SimState, websocket: WebSocket) -> None:
+        self.state = state
+        self.ws = websocket
+        self.conn_id = connection_id(websocket)
+        self.seq = 0
+        self.send_lock = asyncio.Lock()
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.last: tuple[str, list[dict[str, Any]]] | None = None
+        self.in_flight: Run | None = None
+        self.steer: tuple[str, list[dict[str, Any]]] | None = None
+
+    async def run(self) -> None:
+        reader = asyncio.ensure_future(self._read())
+        worker = asyncio.ensure_future(self._work())
+        done, pending = await asyncio.wait({reader, worker}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(reader, worker, return_exceptions=True)
+        if worker in done and not worker.cancelled():
+            error = worker.exception()
+            if isinstance(error, _Close) and not error.abrupt:
+                await self._quietly(self.ws.close(1000))
+            elif error is not None and not isinstance(error, _Close):
+                raise error
+        # returning without a close frame makes the server drop the TCP connection
+
+    # --- sending -------------------------------------------------------------------
+
+    async def send(self, event: dict[str, Any] | str) -> None:
+        async with self.send_lock:
+            if isinstance(event, dict):
+                event["sequence_number"] = self.seq
+                self.seq += 1
+                event = json.dumps(event, separators=(",", ":"))
+            await self.ws.send_text(event)
+
+    async def send_error(self, err: ApiError) -> None:
+        error = openai_error_body(err)["error"]
+        if err.headers():
+            error["headers"] = err.headers()
+        await self.send({"type": "error", "status": err.status, "error": error})
+
+    @staticmethod
+    async def _quietly(coro: Any) -> None:
+        try:
+            await coro
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            pass
+
+    # --- reading -------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                await self._dispatch(await self.ws.receive_text())
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            return
+
+    async def _dispatch(self, text: str) -> None:
+        try:
+            frame = json.loads(text)
+        except json.JSONDecodeError:
+            await self.send_error(ApiError(400, "frame is not valid JSON", code="invalid_json"))
+            return
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if kind == "response.create":
+            await self.queue.put(frame)
+        elif kind == "response.steer":
+            await self._steer(frame)
+        else:
+            await self.send_error(ApiError(
+                400, f"unsupported event type {kind!r}", code="unsupported_event", param="type"
+            ))
+
+    async def _steer(self, frame: dict[str, Any]) -> None:
+        if not self.state.config.steer_supported:
+            await self.send_error(ApiError(
+                400, "response.steer is not supported by this model server",
+                code="unsupported_event", param="type",
+            ))
+            return
+        target = frame.get("previous_response_id")
+        run = self.in_flight
+        try:
+            items = new_input(frame)
+        except ApiError:
+            items = []
+        failure = _steer_failure(run, target, items, self.last)
+        if failure is not None:
+            await self.send({"type": "response.steer.failed", "error": {
+                "type": "invalid_request_error", "code": failure, "message": failure},
+                "steer": {"previous_response_id": target, "input": frame.get("input")}})
+            return
+        steer_id = new_id("steer")
+        self.steer = (steer_id, items)
+        await self.send({"type": "response.steer.accepted",
+                         "steer": {"id": steer_id, "previous_response_id": target}})
+
+    # --- answering -----------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            body = await self.queue.get()
+            await self._create(body)
+
+    async def _create(self, body: dict[str, Any]) -> None:
+        prev = body.get("previous_response_id")
+        try:
+            model = self.state.check_model(body.get("model"))
+            n_items = len(body["input"]) if isinstance(body.get("input"), list) else 1
+            self.state.log(RequestInfo("responses", "ws", self.conn_id, prev), model, n_items)
+            prior = self._prior(prev)
+            run, items = build_run(self.state, body, prior, websocket=True)
+        except ApiError as err:
+            if prev is not None:
+                self.last = None  # a failed continuation evicts its parent
+            await self.send_error(err)
+            return
+        except ConnectionLimit:
+            await self.send_error(ApiError(
+                400, CONNECTION_LIMIT_MESSAGE, code="websocket_connection_limit_reached"))
+            raise _Close(abrupt=False) from None
+        await self._stream(run, items, generate=body.get("generate", True) is not False)
+        await self._successor(body, run)
+
+    def _prior(self, prev: Any) -> list[dict[str, Any]]:
+        if prev is None:
+            return []
+        if self.last is None or self.last[0] != prev:
+            raise ApiError(
+                400, f"Previous response with id '{prev}' not found.",
+                code="previous_response_not_found", param="previous_response_id",
+            )
+        return list(self.last[1])
+
+    async def _stream(self, run: Run, items: list[dict[str, Any]], *, generate: bool) -> None:
+        self.in_flight = run
+        run.gen.stop_requested = lambda: self.steer is not None
+        try:
+            async for event in response_events(run, generate=generate):
+                await self.send(event)
+        except Dropped:
+            raise _Close(abrupt=True) from None
+        finally:
+            self.in_flight = None
+        self.last = (run.id, items + run.output)
+
+    async def _successor(self, body: dict[str, Any], run: Run) -> None:
+        """After a steered (or just finished) response, answer the queued steer input."""
+        if self.steer is None:
+            return
+        _, steer_items = self.steer
+        self.steer = None
+        follow = {k: v for k, v in body.items() if k not in ("input", "generate")}
+        follow.update(input=steer_items, previous_response_id=run.id)
+        await self._create(follow)
+
+
+def _steer_failure(
+    run: Run | None,
+    target: Any,
+    items: list[dict[str, Any]],
+    last: tuple[str, list[dict[str, Any]]] | None,
+) -> str | None:
+    if not items or any(i.get("role", "user") != "user" for i in items):
+        return "invalid_input"
+    if run is None or run.id != target:
+        if last is not None and last[0] == target:
+            return "response_already_completed"
+        return "response_not_found"
+    return None

@@ -1,0 +1,199 @@
+"""Running the simulator: in a background thread, in a subprocess, or in the foreground.
+
+    with SimServer(cfg).run_in_thread() as sim:      # tests: shares state in-process
+        client = OpenAI(base_url=sim.base_url, api_key="x")
+    with SimServer.subprocess(cfg) as sim:           # benchmarks: its own process and GIL
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from orchestrator.errors import SimConfigError
+from orchestrator.sim.app import build_app
+from orchestrator.sim.config import Fault, SimConfig
+from orchestrator.sim.sse import quiet_intentional_drops
+from orchestrator.sim.state import SimState
+
+_READY_POLL_S = 0.01
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SimConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class SimServer:
+    """The simulated model provider (see ``orchestrator/sim/README.md``)."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        self.state = SimState(self.config)
+        self.app = build_app(self.state)
+        self._server: uvicorn.Server | None = None
+
+    async def serve(self, sock: socket.socket, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve on ``sock`` until stopped; ``on_ready`` runs once connections are accepted."""
+        quiet_intentional_drops()
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = server = uvicorn.Server(config)
+        task = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started and not task.done():
+            await asyncio.sleep(_READY_POLL_S)
+        if server.started and on_ready is not None:
+            on_ready()
+        await task
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+
+    def run_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> ThreadedSim:
+        return ThreadedSim(self, host, port)
+
+    @classmethod
+    def subprocess(
+        cls, config: SimConfig | None = None, *, host: str = "127.0.0.1",
+        startup_timeout_s: float = 30.0,
+    ) -> SubprocessSim:
+        return SubprocessSim(config or SimConfig(), host, startup_timeout_s)
+
+
+class _Handle:
+    base_url: str
+    ws_url: str
+
+    def _set_urls(self, host: str, port: int) -> None:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.base_url = f"http://{where}/v1"
+        self.ws_url = f"ws://{where}/v1"
+
+
+class ThreadedSim(_Handle):
+    """A simulator serving from a daemon thread with its own event loop."""
+
+    def __init__(self, sim: SimServer, host: str, port: int) -> None:
+        self.sim = sim
+        self._sock = bind_socket(host, port)
+        self._set_urls(host, self._sock.getsockname()[1])
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="tandem-sim", daemon=True)
+
+    def _main(self) -> None:
+        asyncio.run(self.sim.serve(self._sock, self._ready.set))
+
+    def __enter__(self) -> ThreadedSim:
+        self._thread.start()
+        if not self._ready.wait(timeout=30):
+            raise SimConfigError(f"simulator did not start on {self.base_url}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sim.stop()
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def inject(self, fault: Fault) -> None:
+        self.sim.state.faults.inject(fault)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self.sim.state.requests)
+
+    def reset(self) -> None:
+        self.sim.state.reset()
+
+
+class SubprocessSim(_Handle):
+    """A simulator in its own process (``python -m orchestrator.sim``)."""
+
+    def __init__(self, config: SimConfig, host: str, startup_timeout_s: float) -> None:
+        self.config = config
+        self.host = host
+        self.startup_timeout_s = startup_timeout_s
+        self._dir = tempfile.TemporaryDirectory(prefix="tandem-sim-")
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    def __enter__(self) -> SubprocessSim:
+        work = Path(self._dir.name)
+        (work / "config.json").write_text(self.config.model_dump_json())
+        ready = work / "ready.json"
+        cmd = [sys.executable, "-m", "orchestrator.sim", "--host", self.host, "--port", "0",
+               "--config", str(work / "config.json"), "--ready-file", str(ready)]
+        self._log = (work / "stderr.log").open("wb")
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._log)
+        deadline = time.monotonic() + self.startup_timeout_s
+        while not ready.exists():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                err = (work / "stderr.log").read_text(errors="replace")
+                self.__exit__()
+                raise SimConfigError(f"simulator subprocess did not start: {err.strip()[-300:]}")
+            time.sleep(0.02)
+        info = json.loads(ready.read_text())
+        self._set_urls(self.host, int(info["port"]))
+        self.pid = int(info["pid"])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._log is not None:
+            self._log.close()
+        self._dir.cleanup()
+
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        root = self.base_url.removesuffix("/v1")
+        response = httpx.request(method, root + path, json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def inject(self, fault: Fault) -> None:
+        self._control("POST", "/_sim/faults", fault.model_dump(exclude_none=True))
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self._control("GET", "/_sim/requests")["requests"])
+
+    def reset(self) -> None:
+        self._control("POST", "/_sim/reset")
+
+
+def write_ready_file(path: Path, sock: socket.socket, base_url: str) -> None:
+    """Atomically write ``{port, pid, base_url}`` so a parent can poll for it."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    info = {"port": sock.getsockname()[1], "pid": os.getpid(), "base_url": base_url}
+    tmp.write_text(json.dumps(info))
+    tmp.replace(path)

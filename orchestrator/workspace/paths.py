@@ -1,0 +1,76 @@
+"""Path safety for model-written edits: nothing outside the worktree, nothing git owns.
+
+A path from a model is untrusted text. ``safe_target`` turns it into an absolute path
+inside the worktree or raises ``UnsafePath`` before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path, PurePosixPath
+
+from orchestrator.errors import UnsafePath
+
+BINARY_SNIFF_BYTES = 8000  # the same window git uses to call a file binary
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def normalize_edit_path(raw: str) -> str:
+    """The path as the model wrote it, checked lexically; returns a clean relative path."""
+    path = raw.strip()
+    if not path or "\0" in path:
+        raise UnsafePath(f"refused edit path {raw!r}: empty or contains a NUL byte")
+    if path.startswith(("/", "\\", "~")) or _DRIVE.match(path):
+        raise UnsafePath(f"refused edit path {raw!r}: absolute paths are not allowed; "
+                         "use a path relative to the repository root")
+    parts = [p for p in PurePosixPath(path.replace("\\", "/")).parts if p != "."]
+    if not parts:
+        raise UnsafePath(f"refused edit path {raw!r}: it names the repository root")
+    if ".." in parts:
+        raise UnsafePath(f"refused edit path {raw!r}: '..' is not allowed")
+    if any(p.lower() == ".git" for p in parts):
+        raise UnsafePath(f"refused edit path {raw!r}: files under .git are not editable")
+    return "/".join(parts)
+
+
+def safe_target(root: Path, raw: str) -> tuple[str, Path]:
+    """(relative path, absolute path) of an edit target, after every safety check.
+
+    ``root`` must be the worktree's real path. Symlinks are followed: the target is the
+    file a write would really change, and it must lie inside ``root`` and outside .git.
+    """
+    rel = normalize_edit_path(raw)
+    real = Path(os.path.realpath(root / rel))
+    try:
+        real_rel = real.relative_to(root)
+    except ValueError:
+        raise UnsafePath(
+            f"refused edit path {rel!r}: it resolves outside the worktree (through a symlink)"
+        ) from None
+    if not real_rel.parts or any(p.lower() == ".git" for p in real_rel.parts):
+        raise UnsafePath(f"refused edit path {rel!r}: it resolves into .git or the root")
+    _check_existing(rel, real)
+    return real_rel.as_posix(), real
+
+
+def _check_existing(rel: str, real: Path) -> None:
+    try:
+        st = real.lstat()
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise UnsafePath(f"refused edit path {rel!r}: a parent is a file") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UnsafePath(f"refused edit path {rel!r}: it is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafePath(f"refused edit path {rel!r}: not a regular file (device, fifo, socket)")
+    if is_binary(real):
+        raise UnsafePath(f"refused edit path {rel!r}: binary file; edits are text only")
+
+
+def is_binary(path: Path) -> bool:
+    """True when the file has a NUL byte in its first 8000 bytes (git's rule)."""
+    with open(path, "rb") as fh:
+        return b"\0" in fh.read(BINARY_SNIFF_BYTES)

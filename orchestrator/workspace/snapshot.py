@@ -1,0 +1,109 @@
+"""Making one checkpoint commit in O(change): stage only known paths, reuse the cache-tree.
+
+Plumbing only: ``update-index`` on the changed paths (split index: only the small delta
+is rewritten), ``write-tree`` (the cache-tree keeps every untouched directory's tree id),
+``commit-tree`` and ``update-ref``. ``git commit`` would lstat every tracked file and
+``git add -A`` would walk the whole tree; neither is needed when the paths are known.
+When a command may have written files, ``scan_worktree`` finds them with one
+``git status`` (honours .gitignore; the untracked cache keeps it cheap) and its cost is
+reported on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.workspace.commits import (
+    SKIPPED_TRAILER,
+    CheckpointInfo,
+    format_message,
+    step_of,
+)
+from orchestrator.workspace.git import git_text, run_git, split_z
+
+DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class Selection:
+    """Paths to stage, and those left out with the reason why."""
+
+    stage: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def scan_worktree(root: Path) -> list[str]:
+    """Every changed, deleted or new (non-ignored) path in the worktree."""
+    out = run_git(root, ["status", "--porcelain=v1", "-z", "--untracked-files=all",
+                         "--no-renames", "--ignore-submodules=none"])
+    return [entry[3:] for entry in split_z(out) if len(entry) > 3]
+
+
+def ignored_paths(root: Path, paths: list[str]) -> set[str]:
+    """The untracked ones among ``paths`` that .gitignore excludes."""
+    if not paths:
+        return set()
+    out = run_git(root, ["check-ignore", "-z", "--stdin"], stdin=_z(paths), ok_codes=(0, 1))
+    return set(split_z(out))
+
+
+def select_paths(root: Path, paths: list[str], max_file_bytes: int) -> Selection:
+    """Decide, per path, whether it goes into the checkpoint (by lstat only)."""
+    sel = Selection()
+    for rel in sorted(set(paths)):
+        reason = _skip_reason(root, rel.rstrip("/"), max_file_bytes)
+        if reason is None:
+            sel.stage.append(rel)
+        else:
+            sel.skipped.append(rel)
+            sel.warnings.append(f"{rel}: {reason}; not included in the checkpoint")
+    return sel
+
+
+def _skip_reason(root: Path, rel: str, max_file_bytes: int) -> str | None:
+    try:
+        st = os.lstat(root / rel)
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # deleted: staged as a removal
+    if stat.S_ISLNK(st.st_mode):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        if (root / rel / ".git").exists():
+            return "a nested git repository"
+        return "a directory"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (device, fifo or socket)"
+    if st.st_size > max_file_bytes:
+        return f"{st.st_size} bytes is over the {max_file_bytes}-byte checkpoint size cap"
+    return None
+
+
+def commit_paths(
+    root: Path, message: str, trailers: dict[str, str], sel: Selection, allow_empty: bool
+) -> CheckpointInfo:
+    """Stage ``sel.stage`` and commit on the worktree's branch (unless nothing changed)."""
+    parent, parent_tree = git_text(root, "rev-parse", "HEAD", "HEAD^{tree}").split()
+    if sel.stage:
+        run_git(root, ["update-index", "--add", "--remove", "--replace", "-z", "--stdin"],
+                stdin=_z(sel.stage))
+    tree = git_text(root, "write-tree")
+    step = step_of(trailers)
+    if tree == parent_tree and not allow_empty:
+        return CheckpointInfo(parent, step, message, trailers, created=False)
+    if sel.skipped:
+        trailers = {**trailers, SKIPPED_TRAILER: str(len(sel.skipped))}
+    text = format_message(message, trailers)
+    sha = run_git(root, ["commit-tree", tree, "-p", parent, "-F", "-"],
+                  stdin=text.encode()).decode().strip()
+    git_text(root, "update-ref", "-m", "tandem checkpoint", "HEAD", sha, parent)
+    subject = text.split("\n", 1)[0]
+    return CheckpointInfo(sha, step, subject, trailers, parent=parent, time=int(time.time()))
+
+
+def _z(paths: list[str]) -> bytes:
+    return b"".join(os.fsencode(p) + b"\0" for p in paths)

@@ -1,0 +1,113 @@
+"""Creating, finding and removing a job's git worktree; the user's tree is never touched.
+
+``git worktree add`` writes only the new worktree, its admin directory
+(``.git/worktrees/<job>``) and the new branch: the user's working tree, index, HEAD and
+existing branches stay byte-identical. The job's base commit is recorded in the admin
+directory so that a resumed job knows where its checkpoints start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from orchestrator.errors import ConfigError, GitError, WorkspaceError
+from orchestrator.workspace.git import git_ok, git_text
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_BASE_FILE = "tandem-base"
+
+
+def check_job_id(job_id: str) -> str:
+    if not _JOB_ID.match(job_id) or job_id.endswith((".lock", ".")) or ".." in job_id:
+        raise ConfigError(f"invalid job id {job_id!r}: use 1-64 letters, digits, '.', '_' "
+                          "or '-', starting with a letter or digit")
+    return job_id
+
+
+def slugify(slug: str) -> str:
+    """A branch-name-safe slug: lowercase words joined by '-', at most 40 characters."""
+    words = re.findall(r"[a-z0-9]+", slug.lower())
+    return "-".join(words)[:40].strip("-") or "job"
+
+
+def common_dir(repo: Path) -> Path:
+    """The repository's shared git directory; a clear error when ``repo`` is not one."""
+    if not repo.is_dir():
+        raise WorkspaceError(f"repository not found: {repo} (check the path)")
+    try:
+        out = git_text(repo, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    except GitError as exc:
+        raise WorkspaceError(f"not a git repository: {repo} (run `git init` there, or "
+                             "pass the repository's root)") from exc
+    return Path(os.path.realpath(out))
+
+
+def resolve_commit(repo: Path, ref: str) -> str:
+    try:
+        return git_text(repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
+    except GitError as exc:
+        raise WorkspaceError(f"base ref {ref!r} is not a commit in {repo} (check the branch "
+                             "or sha; an empty repository needs a first commit)") from exc
+
+
+def attach_existing(path: Path, repo_common: Path, branch: str) -> None:
+    """Check that ``path`` is this repository's worktree on ``branch``, or raise."""
+    where = f"{path} exists but is not"
+    try:
+        top = git_text(path, "rev-parse", "--show-toplevel")
+        common = git_text(path, "rev-parse", "--path-format=absolute", "--git-common-dir")
+        head = git_text(path, "symbolic-ref", "-q", "HEAD")
+    except GitError as exc:
+        raise WorkspaceError(f"{where} a Tandem worktree; remove it or pick another job "
+                             "id") from exc
+    if Path(os.path.realpath(top)) != Path(os.path.realpath(path)):
+        raise WorkspaceError(f"{where} a worktree root (it lies inside {top})")
+    if Path(os.path.realpath(common)) != repo_common:
+        raise WorkspaceError(f"{where} a worktree of this repository (it belongs to {common})")
+    if head != f"refs/heads/{branch}":
+        raise WorkspaceError(f"{where} on branch {branch} (it is on {head or 'a detached HEAD'})")
+
+
+def add_worktree(repo: Path, path: Path, branch: str, base_ref: str) -> str:
+    """Create the worktree (reusing the branch if it exists); returns the base sha."""
+    git_text(repo, "worktree", "prune")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if git_ok(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}"):
+        git_text(repo, "worktree", "add", "-q", str(path), branch)
+        base = merge_base(repo, branch, base_ref)
+    else:
+        base = resolve_commit(repo, base_ref)
+        git_text(repo, "worktree", "add", "-q", "--no-track", "-b", branch, str(path), base)
+    # Index features live in the worktree's own index file, not in anyone's config.
+    git_text(path, "update-index", "--split-index", "--untracked-cache")
+    git_text(path, "write-tree")  # primes the cache-tree that later checkpoints reuse
+    admin_dir(path).joinpath(_BASE_FILE).write_text(base + "\n")
+    return base
+
+
+def merge_base(repo: Path, branch: str, base_ref: str) -> str:
+    try:
+        return git_text(repo, "merge-base", branch, base_ref)
+    except GitError:
+        return git_text(repo, "rev-list", "--max-parents=0", "-n", "1", branch)
+
+
+def admin_dir(path: Path) -> Path:
+    return Path(git_text(path, "rev-parse", "--absolute-git-dir"))
+
+
+def read_base(path: Path, repo: Path, branch: str, base_ref: str) -> str:
+    marker = admin_dir(path) / _BASE_FILE
+    if marker.exists():
+        return marker.read_text().strip()
+    return merge_base(repo, branch, base_ref)
+
+
+def remove_worktree(repo: Path, path: Path, branch: str, delete_branch: bool) -> None:
+    if path.exists():
+        git_text(repo, "worktree", "remove", "--force", "--force", str(path))
+    git_text(repo, "worktree", "prune")
+    if delete_branch and git_ok(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}"):
+        git_text(repo, "branch", "-q", "-D", branch)

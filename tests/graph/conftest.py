@@ -1,0 +1,54 @@
+"""Fixtures for end-to-end jobs: the demo repository and a simulator on loopback with
+fast speed profiles (the scripted answers are the demo's tape, or a test's own)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.cli.jobs import create_demo_repo
+from orchestrator.sim import ModelProfile, SimConfig, SimServer
+
+FAST = "gpt-5.3-codex-spark"
+DEEP = "gpt-5.3-codex"
+
+
+def quick_profiles() -> list[ModelProfile]:
+    return [ModelProfile(name=FAST, ttft_ms=0, tokens_per_s=20000, jitter=0),
+            ModelProfile(name=DEEP, ttft_ms=2, tokens_per_s=5000, jitter=0)]
+
+
+@pytest.fixture
+def demo_repo(tmp_path: Path) -> Path:
+    return create_demo_repo(tmp_path / "shop")
+
+
+def write_policy(path: Path, base_url: str, **extra: Any) -> Path:
+    """A policy that extends ``default`` with both tiers on the given simulator."""
+    doc: dict[str, Any] = {
+        "extends": "default", "name": "test",
+        "tiers": {
+            "fast": {"models": [{"provider": "openai-ws", "base_url": base_url, "model": FAST,
+                                 "price_input_usd_per_mtok": 1.0,
+                                 "price_output_usd_per_mtok": 10.0}]},
+            "deep": {"models": [{"provider": "openai-responses", "base_url": base_url,
+                                 "model": DEEP, "price_input_usd_per_mtok": 5.0,
+                                 "price_output_usd_per_mtok": 40.0}]},
+        },
+    }
+    doc.update(extra)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def demo_sim() -> Iterator[SimServer]:
+    from orchestrator.demo import TAPE_PATH
+
+    cfg = SimConfig(models=quick_profiles(), tape=TAPE_PATH)
+    with SimServer(cfg).run_in_thread() as sim:
+        yield sim

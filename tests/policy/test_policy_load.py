@@ -1,0 +1,167 @@
+"""Policy loading: shipped policies, layering, clear errors, the tighten-only rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import PolicyError
+from orchestrator.policy import Policy, load_policy, policy_json_schema
+from orchestrator.policy_load import builtin_policy_names
+
+NO_USER = Path("/nonexistent/policy.yaml")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["default", "strict", "fast-only", "deep-only"])
+def test_shipped_policies_load(name: str) -> None:
+    policy = load_policy(name, user_path=NO_USER)
+    assert policy.name == name
+    assert policy.tiers["fast"].models[0].model == "gpt-5.3-codex-spark"
+    assert policy.tiers["fast"].models[0].provider == "openai-ws"
+    assert policy.tiers["deep"].models[0].model == "gpt-5.3-codex"
+    assert policy.tiers["deep"].models[0].base_url == "sim://"
+    assert policy.retries.edit_repairs == 1
+    assert {"default", "strict", "fast-only", "deep-only"} <= set(builtin_policy_names())
+
+
+def test_strict_requires_approval_and_deep_only_defaults_to_deep() -> None:
+    strict = load_policy("strict", user_path=NO_USER)
+    assert strict.approvals.security_sensitive
+    rules = {r.id: r for r in strict.gate_rules}
+    assert rules["gate.risky-code"].action == "require-approval"
+    assert load_policy("deep-only", user_path=NO_USER).default_tier == "deep"
+
+
+def test_layers_user_then_repo_then_overrides(tmp_path: Path) -> None:
+    user = _write(tmp_path / "user.yaml", "budgets:\n  max_steps: 20\n  max_cost_usd: 3\n")
+    repo = tmp_path / "repo"
+    _write(repo / ".tandem/policy.yaml", "budgets:\n  max_steps: 10\n")
+    policy = load_policy("default", user_path=user, repo=repo,
+                         overrides=["budgets.max_cost_usd=1.5", "gate_rules.gate.linter.action=block"])
+    assert policy.budgets.max_steps == 10
+    assert policy.budgets.max_cost_usd == 1.5
+    assert {r.id: r.action for r in policy.gate_rules}["gate.linter"] == "block"
+
+
+def test_repo_may_add_rules_and_tighten(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    default = load_policy("default", user_path=NO_USER)
+    paths = "\n".join(f"  - '{p}'" for p in [*default.sensitive_paths, "payments/**"])
+    _write(repo / ".tandem/policy.yaml", f"""\
+sensitive_paths:
+{paths}
+gate_rules:
+  - id: gate.risky-code
+    action: require-approval
+  - id: repo.payments
+    category: security
+    when: {{paths: ["payments/**"]}}
+    action: block
+approvals: {{security_sensitive: true}}
+""")
+    policy = load_policy("default", user_path=NO_USER, repo=repo)
+    rules = {r.id: r for r in policy.gate_rules}
+    assert rules["repo.payments"].action == "block"
+    assert rules["gate.risky-code"].action == "require-approval"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "line"),
+    [
+        ("gate_rules:\n  - id: gate.risky-code\n    enabled: false\n",
+         "gate_rules.gate.risky-code.enabled", 3),
+        ("gate_rules:\n  - id: gate.secret\n    action: proceed\n", "gate_rules.gate.secret.action", 3),
+        ("tiers:\n  fast:\n    models:\n      - provider: openai-ws\n        base_url: https://x.test\n"
+         "        model: m\n", "tiers", 1),
+        ("gate:\n  linter: false\n", "gate.linter", 2),
+        ("sensitive_paths: []\n", "sensitive_paths", 1),
+        ("budgets:\n  max_cost_usd: 1000\n", "budgets.max_cost_usd", 2),
+        ("plan_tier: fast\n", "plan_tier", 1),
+        ("gate_rules:\n  - id: gate.risky-code\n    when: {patterns: ['*'], min_pattern_score: 9}\n",
+         "gate_rules.gate.risky-code.when.min_pattern_score", 3),
+    ],
+)
+def test_loosening_repo_policy_is_rejected(tmp_path: Path, text: str, field: str, line: int) -> None:
+    repo = tmp_path / "repo"
+    path = _write(repo / ".tandem/policy.yaml", text)
+    with pytest.raises(PolicyError) as info:
+        load_policy("default", user_path=NO_USER, repo=repo)
+    err = info.value
+    assert (err.file, err.line, err.field) == (str(path), line, field)
+    assert "only tighten" in str(err) and "\n" not in str(err)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "line", "words"),
+    [
+        ("extends: default\nbudgets:\n  max_stepz: 3\n", "budgets.max_stepz", 3, "unknown key"),
+        ("extends: default\nbudgets:\n  max_steps: many\n", "budgets.max_steps", 3, "integer"),
+        ("extends: default\ngate_rules:\n  - id: x\n    tier: turbo\n", "gate_rules.x.tier", 4,
+         "unknown tier 'turbo'"),
+        ("extends: default\nplan_tier: huge\n", "plan_tier", 2, "unknown tier"),
+        ("extends: default\nroute_rules:\n  - id: r\n    when: {min_files: zero}\n",
+         "route_rules.r.when.min_files", 4, "integer"),
+        ("extends: default\ntiers:\n  fast:\n    models:\n      - provider: telepathy\n"
+         "        base_url: x\n        model: m\n", "tiers.fast.models.0.provider", 5, "openai-ws"),
+    ],
+)
+def test_bad_policy_names_file_line_and_field(
+    tmp_path: Path, text: str, field: str, line: int, words: str
+) -> None:
+    path = _write(tmp_path / "p.yaml", text)
+    with pytest.raises(PolicyError) as info:
+        load_policy(str(path), user_path=NO_USER)
+    err = info.value
+    assert (err.file, err.line, err.field) == (str(path), line, field)
+    assert words in str(err)
+    assert str(err).startswith(f"{path}:{line}: {field}: ")
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "p.yaml", "extends: default\nbudgets:\n  max_steps: [1\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy(str(path), user_path=NO_USER)
+    assert info.value.file == str(path) and info.value.line is not None
+    assert "invalid YAML" in str(info.value)
+
+
+def test_bad_override_names_the_override() -> None:
+    with pytest.raises(PolicyError) as info:
+        load_policy("default", user_path=NO_USER, overrides=["budgets.max_steps=lots"])
+    assert info.value.file == "-s budgets.max_steps=lots"
+    assert info.value.field == "budgets.max_steps"
+    with pytest.raises(PolicyError, match="key=value"):
+        load_policy("default", user_path=NO_USER, overrides=["budgets.max_steps"])
+
+
+def test_unknown_policy_name_lists_builtins() -> None:
+    with pytest.raises(PolicyError, match="built-ins: .*default"):
+        load_policy("no-such-policy", user_path=NO_USER)
+
+
+def test_user_layer_from_tandem_home(_tandem_home: Path) -> None:
+    _write(_tandem_home / "policy.yaml", "budgets:\n  max_wall_s: 60\n")
+    assert load_policy().budgets.max_wall_s == 60
+
+
+def test_json_schema_exports_every_section() -> None:
+    schema = policy_json_schema()
+    assert schema["title"] == "Tandem policy"
+    for key in ("tiers", "route_rules", "gate_rules", "verify", "budgets", "approvals", "pr"):
+        assert key in schema["properties"]
+    assert schema["additionalProperties"] is False
+
+
+def test_model_entry_cost_and_candidates() -> None:
+    policy: Policy = load_policy("default", user_path=NO_USER)
+    fast = policy.tiers["fast"].models[0]
+    assert fast.cost_usd(1_000_000, 0) == pytest.approx(fast.price_input_usd_per_mtok)
+    assert fast.cost_usd(1_000_000, 0, 1_000_000) == pytest.approx(fast.price_cached_usd_per_mtok)
+    assert policy.tiers["fast"].candidates()[0] is fast

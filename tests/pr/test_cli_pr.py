@@ -1,0 +1,95 @@
+"""``tandem pr``: deliver a stored job's branch from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.jobstore import JobRecord
+
+from .conftest import ForgeStandIn, JobRepo, git
+
+
+def _job(job_repo: JobRepo, **fields: object) -> JobRecord:
+    job = JobRecord(
+        job_id="20260101-000000-abc123", repo=str(job_repo.repo), task="Add mul() to app.py",
+        worktree=str(job_repo.worktree), branch=job_repo.branch, base_sha=job_repo.base_sha,
+        status="done", plan=["Add mul()", "Test mul()"],
+        steps=[{"step": 1, "intent": "Add mul()", "tier": "fast", "served_model": "spark-sim",
+                "verification": [{"name": "pytest", "passed": True, "exit_code": 0,
+                                  "duration_ms": 10.0, "summary": "1 passed"}]}],
+        budget={"cost_usd": {"used": 0.01, "limit": 1.0}}, **fields,  # type: ignore[arg-type]
+    )
+    job.save()
+    return job
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_pr_job_writes_a_bundle_and_says_where(
+    job_repo: JobRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = _job(job_repo)
+    code, out, _ = _run(["pr", job.job_id, "--json"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    bundle = Path(result["bundle_dir"])
+    assert result["kind"] == "bundle" and bundle == job.dir / "pr" / "bundle"
+    body = (bundle / "PR.md").read_text()
+    assert body.startswith("# Add mul() to app.py") and "| 1 | Add mul() | fast |" in body
+    code, out, _ = _run(["pr", job.job_id], capsys)
+    assert code == 0 and f"PR bundle: {bundle}" in out
+
+
+def test_pr_update_opens_nothing_new_on_github(
+    job_repo: JobRepo, forge: ForgeStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = _job(job_repo, pr="github",
+               forge={"repo": "octo/app", "api_url": forge.github_url})
+    code, out, err = _run(["pr", "update", job.job_id], capsys)
+    assert code == 2 and "has no PR yet" in err and forge.requests == []
+
+    code, out, _ = _run(["pr", job.job_id, "--draft", "--label", "tandem"], capsys)
+    assert code == 0 and out.startswith("PR #1 opened: ")
+    assert forge.pulls[1]["draft"] is True
+
+    code, out, _ = _run(["pr", "update", job.job_id, "--title", "Better title", "--json"],
+                        capsys)
+    assert code == 0 and json.loads(out)["updated"] is True
+    assert forge.pulls[1]["title"] == "Better title" and len(forge.pulls) == 1
+    assert job_repo.remote_sha() == git(job_repo.worktree, "rev-parse", "HEAD")
+
+    code, out, _ = _run(["pr", "status", job.job_id, "--json"], capsys)
+    assert json.loads(out)["number"] == 1
+
+
+def test_cli_errors_are_one_line(
+    job_repo: JobRepo, forge: ForgeStandIn, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job = _job(job_repo, pr="github", forge={"repo": "octo/app", "api_url": forge.github_url})
+    monkeypatch.delenv("GITHUB_TOKEN")
+    code, _, err = _run(["pr", job.job_id], capsys)
+    assert code == 2 and err.strip().count("\n") == 0 and "GITHUB_TOKEN is not set" in err
+    code, _, err = _run(["pr", "no-such-job"], capsys)
+    assert code == 2 and "no job 'no-such-job'" in err
+    code, _, err = _run(["pr", job.job_id, "--pr", "gitlab", "--api-url", "x", "--repo", ""],
+                        capsys)
+    assert code == 2 and "GitLab project not set" in err
+    assert job_repo.remote_sha() is None
+
+
+def test_help_explains_delivery(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["pr", "--help"], capsys)
+    assert code == 0 and "tandem pr update JOB" in out and "scanned for secrets" in out

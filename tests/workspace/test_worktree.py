@@ -1,0 +1,123 @@
+"""Job worktrees: creation, resume, removal; the user's repository stays byte-identical."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import ConfigError, WorkspaceError
+from orchestrator.workspace import Workspace, parse_edits
+from tests.workspace.conftest import git
+
+
+def user_state(repo: Path) -> dict[str, object]:
+    return {
+        "index": (repo / ".git" / "index").read_bytes(),
+        "HEAD": (repo / ".git" / "HEAD").read_bytes(),
+        "head_sha": git(repo, "rev-parse", "HEAD"),
+        "status": git(repo, "status", "--porcelain=v1", "--untracked-files=all", "--ignored"),
+        "branches": git(repo, "for-each-ref", "--format=%(refname) %(objectname)",
+                        "refs/heads/"),
+        "config": (repo / ".git" / "config").read_bytes(),
+        "files": {p.name: p.read_bytes() for p in repo.iterdir() if p.is_file()},
+    }
+
+
+def test_whole_job_leaves_user_repository_byte_identical(git_repo: Path, tmp_path: Path) -> None:
+    git(git_repo, "branch", "feature")
+    (git_repo / "app.py").write_text("def add(a, b):\n    return a + b  # user's edit\n")
+    (git_repo / "README.md").write_text("# staged by the user\n")
+    git(git_repo, "add", "README.md")
+    (git_repo / "scratch.txt").write_text("untracked user file\n")
+    before = user_state(git_repo)
+
+    ws = Workspace.open_or_create(git_repo, "job-7", "Whole job", home=tmp_path / "home")
+    text = "app.py\n<<<<<<< SEARCH\n    return a + b\n=======\n    return a + b + 0\n>>>>>>> REPLACE\n"
+    res = ws.apply_edits(parse_edits(text))
+    (ws.path / "log.txt").write_text("verification output\n")
+    first = ws.checkpoint("Step 1", {"Tandem-Step": "1"}, res.changed_paths)
+    (ws.path / "more.txt").write_text("x\n")
+    ws.checkpoint("Step 2", {"Tandem-Step": "2"})
+    ws.rollback(1)
+    ws.restore(first.sha)
+    ws.diff()
+    ws.remove(delete_branch=True)
+
+    assert user_state(git_repo) == before
+    assert (git_repo / "app.py").read_text().endswith("# user's edit\n")
+
+
+def test_worktree_location_branch_and_base(ws: Workspace, git_repo: Path, tmp_path: Path) -> None:
+    assert ws.path == (tmp_path / "home" / "worktrees" / "job-1").resolve()
+    assert ws.branch == "tandem/add-a-feature-job-1"
+    assert ws.base_sha == git(git_repo, "rev-parse", "HEAD").strip()
+    assert ws.head() == ws.base_sha
+    assert (ws.path / "app.py").read_text() == (git_repo / "app.py").read_text()
+
+
+def test_open_is_idempotent_and_keeps_base(ws: Workspace, git_repo: Path, tmp_path: Path) -> None:
+    (ws.path / "n.txt").write_text("n\n")
+    info = ws.checkpoint("Step 1", {"Tandem-Step": "1"})
+    git(git_repo, "commit", "--allow-empty", "-q", "-m", "user moves on")
+    again = Workspace.open_or_create(git_repo, "job-1", "Add a feature", home=tmp_path / "home")
+    assert again.path == ws.path and again.head() == info.sha
+    assert again.base_sha == ws.base_sha
+    assert [c.sha for c in again.list_checkpoints()] == [info.sha]
+
+
+def test_resume_after_remove_reuses_branch(ws: Workspace, git_repo: Path, tmp_path: Path) -> None:
+    (ws.path / "n.txt").write_text("n\n")
+    info = ws.checkpoint("Step 1", {"Tandem-Step": "1"})
+    ws.remove()
+    assert not ws.path.exists()
+    assert "job-1" not in git(git_repo, "worktree", "list")
+    again = Workspace.open_or_create(git_repo, "job-1", "Add a feature", home=tmp_path / "home")
+    assert again.head() == info.sha and again.base_sha == ws.base_sha
+    assert (again.path / "n.txt").read_text() == "n\n"
+
+
+def test_remove_can_delete_branch(ws: Workspace, git_repo: Path) -> None:
+    ws.remove(delete_branch=True)
+    assert git(git_repo, "branch", "--list", ws.branch) == ""
+
+
+def test_base_ref_other_than_head(git_repo: Path, tmp_path: Path) -> None:
+    first = git(git_repo, "rev-parse", "HEAD").strip()
+    (git_repo / "later.txt").write_text("later\n")
+    git(git_repo, "add", "later.txt")
+    git(git_repo, "commit", "-q", "-m", "later")
+    ws = Workspace.open_or_create(git_repo, "j", "s", base_ref=first, home=tmp_path / "h")
+    assert ws.base_sha == first and not (ws.path / "later.txt").exists()
+
+
+def test_errors_are_clear(git_repo: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with pytest.raises(ConfigError, match="invalid job id"):
+        Workspace.open_or_create(git_repo, "../escape", "s", home=home)
+    with pytest.raises(WorkspaceError, match="not a git repository"):
+        Workspace.open_or_create(tmp_path, "j", "s", home=home)
+    with pytest.raises(WorkspaceError, match="repository not found"):
+        Workspace.open_or_create(tmp_path / "missing", "j", "s", home=home)
+    with pytest.raises(WorkspaceError, match="base ref 'nope' is not a commit"):
+        Workspace.open_or_create(git_repo, "j", "s", base_ref="nope", home=home)
+    (home / "worktrees" / "occupied").mkdir(parents=True)
+    with pytest.raises(WorkspaceError, match="not a Tandem worktree"):
+        Workspace.open_or_create(git_repo, "occupied", "s", home=home)
+
+
+def test_other_jobs_worktree_is_not_adopted(ws: Workspace, git_repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="not on branch tandem/other-slug-job-1"):
+        Workspace.open_or_create(git_repo, "job-1", "other slug", home=tmp_path / "home")
+
+
+def test_restore_refuses_when_worktree_vanished(ws: Workspace) -> None:
+    subprocess.run(["rm", "-rf", str(ws.path)], check=True)
+    with pytest.raises(WorkspaceError, match="is missing"):
+        ws.restore(ws.base_sha)
+
+
+def test_default_home_is_tandem_home(git_repo: Path, _tandem_home: Path) -> None:
+    ws = Workspace.open_or_create(git_repo, "job-h", "s")
+    assert ws.path == (_tandem_home / "worktrees" / "job-h").resolve()
