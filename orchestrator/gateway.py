@@ -71,14 +71,19 @@ class ModelGateway:
         self.sim_url = sim_url
         self.usage: dict[str, Any] = budget.new_usage()
         self.step: int | None = None
+        self.rule_id: str | None = None
         self.steps_done = 0
         self.listeners: list[ProgressListener] = []
         self._clients: dict[tuple[str, str, str], ModelClient] = {}
         self.last_receipt: Receipt | None = None
         self.in_flight: ModelClient | None = None
 
-    def begin(self, usage: dict[str, Any] | None, *, step: int | None, steps_done: int) -> None:
-        """Adopt the graph state's usage before a node runs."""
+    def begin(
+        self, usage: dict[str, Any] | None, *, step: int | None, steps_done: int,
+        rule_id: str | None = None,
+    ) -> None:
+        """Adopt the graph state's usage (and the step's routing rule) before a node runs."""
+        self.rule_id = rule_id
         self.usage = dict(usage) if usage else budget.new_usage()
         self.usage["tokens"] = dict(self.usage.get("tokens", {}))
         self.step = step
@@ -141,7 +146,8 @@ class ModelGateway:
         budget.add_call(self.usage, tier, usage.input_tokens + usage.output_tokens, cost)
         receipt = Receipt(
             job_id=self.job_id, step=self.step, phase=phase,  # type: ignore[arg-type]
-            kind="model_call", tier=tier, requested_model=entry.model, served_model=served,
+            kind="model_call", tier=tier, rule_id=self.rule_id,
+            requested_model=entry.model, served_model=served,
             transport=m.transport if m else None, tokens_in=usage.input_tokens,
             tokens_out=usage.output_tokens, tokens_cached=usage.cached_tokens, cost_usd=cost,
             ttft_ms=m.ttft_ms if m else None, tokens_per_s=m.tokens_per_s if m else None,

@@ -1,12 +1,11 @@
 """The job graph: wiring only (the nodes live in ``nodes.py``).
 
-    prepare ─► plan ─► route ─► edit ─► gate ─► verify ─► checkpoint ─┐
-                         ▲        ▲ │     │ │      │                    │
-                         │        │ │     │ └► review ─► (gate|verify)  │
-                         │        │ │     └► approval ─► (verify|done)  │
-                         │        └─┴── escalate ◄── (gate|verify)      │
-                         │                 pause ◄── verify (deep)      │
-                         └──────────────────── next step ◄──────────────┘
+    prepare ─► plan ─► route ─► edit ─► gate ─► verify ─► (approval) ─► checkpoint ─┐
+                         ▲        ▲ │     │ │      │                                  │
+                         │        │ │     │ └► review ─► (gate|verify)                │
+                         │        └─┴── escalate ◄── (gate|verify)                    │
+                         │                 pause ◄── verify (deep fails M times)      │
+                         └──────────────────── next step ◄────────────────────────────┘
                                                 last step ─► pr ─► END
 """
 

@@ -8,7 +8,6 @@ call may have lasting effects); ``Escalate`` routes to the escalate node.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,11 +39,12 @@ _MAX_FILE_CHARS = 60_000
 
 
 def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[Update]]:
-    @functools.wraps(fn)
     async def wrapper(state: JobState, runtime: Runtime[JobRuntime]) -> Update:
         rt = runtime.context
         idx = state.get("step_index", 0)
-        rt.gateway.begin(state.get("usage"), step=idx + 1 if state.get("plan") else None,
+        in_step = idx < len(state.get("plan", []))
+        rt.gateway.begin(state.get("usage"), step=idx + 1 if in_step else None,
+                         rule_id=state.get("route_rule") if in_step else None,
                          steps_done=len(state.get("steps_done", [])))
         while True:
             try:
@@ -52,6 +52,7 @@ def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[U
                 break
             except Escalate as exc:
                 update = {"next": "escalate", "observation": state.get("observation"),
+                          "route_rule": exc.rule_id or "escalate",
                           "escalations": [*state.get("escalations", []), exc.reason]}
                 break
             except (BudgetExceeded, ModelError) as exc:
@@ -60,6 +61,9 @@ def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[U
         update["usage"] = rt.gateway.usage
         return update
 
+    # Not functools.wraps: LangGraph reads the wrapper's own signature to inject `runtime`.
+    wrapper.__name__ = wrapper.__qualname__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
     return wrapper
 
 
@@ -122,9 +126,11 @@ async def route(state: JobState, rt: JobRuntime) -> Update:
     if decision.action == "block":
         return {**fresh, "next": "done", "status": "failed",
                 "escalations": [f"blocked by {decision.rule_id}: {'; '.join(decision.reasons)}"]}
-    if decision.action == "require-approval":
-        return {**fresh, "next": "approval", "gate_reasons": list(decision.reasons)}
-    return {**fresh, "next": "edit"}
+    # A step that needs approval is still edited first: the human decides on the diff and
+    # the test results, before the step is committed.
+    approval = decision.action == "require-approval"
+    return {**fresh, "approval_required": approval,
+            "approval_reasons": list(decision.reasons) if approval else [], "next": "edit"}
 
 
 def _context_tokens(rt: JobRuntime, step: dict[str, Any]) -> int:
@@ -178,13 +184,16 @@ async def gate(state: JobState, rt: JobRuntime) -> Update:
         note = "Your edit was blocked and discarded: " + "; ".join(reasons)
         return _failed_attempt(state, rt, f"gate blocked: {'; '.join(reasons)}", note)
     deep = state["tier"] != rt.policy.default_tier
-    if action == "escalate-redo" and not deep:
-        raise Escalate(f"gate {decision.rule_id}: {'; '.join(reasons)}", rule_id=decision.rule_id)
+    wants_other_tier = decision.tier != state["tier"]
+    if action in ("escalate-redo", "require-approval") and not deep and wants_other_tier:
+        raise Escalate("; ".join(reasons), rule_id=decision.rule_id)
     if action == "escalate-review" and not deep:
         return {"next": "review", "gate_action": action, "gate_reasons": reasons}
+    update: Update = {"next": "verify", "gate_action": action, "gate_reasons": reasons}
     if action == "require-approval":
-        return {"next": "approval", "gate_action": action, "gate_reasons": reasons}
-    return {"next": "verify", "gate_action": action, "gate_reasons": reasons}
+        update["approval_required"] = True
+        update["approval_reasons"] = [*state.get("approval_reasons", []), *reasons]
+    return update
 
 
 @step_node
@@ -215,7 +224,8 @@ async def verify(state: JobState, rt: JobRuntime) -> Update:
     summary = [r.model_dump(exclude={"output_tail"}) | {"summary": r.summary} for r in results]
     rt.events.emit("verify", step=step_no, tier=state["tier"], results=summary)
     if all(r.passed for r in results):
-        return {"next": "checkpoint", "verification": summary}
+        nxt = "approval" if state.get("approval_required") else "checkpoint"
+        return {"next": nxt, "verification": summary}
     failed = [r for r in results if not r.passed]
     signature = "+".join(r.signature for r in failed)
     output = "\n\n".join(f"$ {r.name} -> {r.summary}\n{r.output_tail[-2500:]}" for r in failed)
@@ -247,6 +257,7 @@ def _failed_attempt(
         update["tier_failures"] = failures
         if escalate_now or failures > rt.policy.retries.same_tier_verify:
             update["escalations"] = [*state.get("escalations", []), reason]
+            update["route_rule"] = "escalate.no-progress" if escalate_now else "escalate.retries"
             update["next"] = "escalate"
         else:
             update["next"] = "edit"
@@ -267,8 +278,8 @@ async def escalate(state: JobState, rt: JobRuntime) -> Update:
     deep = rt.policy.review_tier
     rt.events.receipt(Receipt(
         job_id=rt.job.job_id, step=state.get("step_index", 0) + 1, phase="route",
-        kind="decision", tier=deep, rule_id="escalate", action="escalate-redo",
-        reasons=[reason],
+        kind="decision", tier=deep, rule_id=state.get("route_rule") or "escalate",
+        action="escalate-redo", reasons=[reason],
     ))
     rt.events.emit("escalate", step=state.get("step_index", 0) + 1, to=deep, reason=reason)
     return {**_reset(state, rt), "tier": deep, "tier_failures": 0, "next": "edit",
@@ -290,7 +301,8 @@ async def pause(state: JobState, rt: JobRuntime) -> Update:
 async def approval(state: JobState, rt: JobRuntime) -> Update:
     step_no, step = _current(state)
     payload = {"kind": "approval", "step": step_no, "intent": step["intent"],
-               "reason": "; ".join(state.get("gate_reasons", [])), "node": "approval"}
+               "reason": "; ".join(dict.fromkeys(state.get("approval_reasons", []))),
+               "node": "approval", "diff_stat": rt.ws.diff(state["checkpoint_sha"])[:4000]}
     answer = interrupt(payload)
     while not (isinstance(answer, dict) and "approved" in answer):
         answer = interrupt(payload)  # a plain resume is no answer: stay paused
@@ -305,8 +317,7 @@ async def approval(state: JobState, rt: JobRuntime) -> Update:
         reason = f"step {step_no} rejected: {(answer or {}).get('reason', 'no reason given')}"
         return {"next": "done", "status": "rejected", "pending_edits": [],
                 "escalations": [*state.get("escalations", []), reason]}
-    nxt = "verify" if state.get("pending_edits") else "edit"
-    return {"next": nxt}
+    return {"next": "checkpoint", "approval_required": False}
 
 
 @step_node

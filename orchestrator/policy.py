@@ -37,7 +37,7 @@ SECURITY_CATEGORIES: frozenset[str] = frozenset({"security", "secret"})
 
 def action_rank(action: str) -> int:
     """Position of ``action`` in ``ACTION_ORDER`` (higher is stronger)."""
-    return ACTION_ORDER.index(action)  # type: ignore[arg-type]
+    return ACTION_ORDER.index(action)
 
 
 class _Strict(BaseModel):

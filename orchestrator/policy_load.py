@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+import policies
 from orchestrator.errors import PolicyError
 from orchestrator.policy import Policy
 from orchestrator.security.tighten import check_tighten_only
-import policies
 
 KeyPath = tuple[str | int, ...]
 RULE_LISTS = ("route_rules", "gate_rules")
@@ -228,7 +228,8 @@ def error_at(layers: Sequence[Layer], path: KeyPath, message: str) -> PolicyErro
     field_name = ".".join(str(p) for p in path) or None
     for layer in reversed(layers):
         if layer.has(path):
-            return PolicyError(message, file=layer.source, line=layer.line_of(path), field=field_name)
+            line = layer.line_of(path)
+            return PolicyError(message, file=layer.source, line=line, field=field_name)
     for layer in reversed(layers):
         line = layer.line_of(path)
         if line is not None:

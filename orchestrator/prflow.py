@@ -3,6 +3,7 @@ deterministic PR body from the receipts, then delivery (bundle, GitHub or GitLab
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,22 @@ def step_summaries(steps: list[dict[str, Any]]) -> list[StepSummary]:
     return out
 
 
+def budget_report(rt: JobRuntime, state: JobState) -> dict[str, Any]:
+    """Budget used against its limit, for the PR's budget table."""
+    usage = state.get("usage", {})
+    limits = rt.policy.budgets
+    report: dict[str, Any] = {
+        "cost_usd": {"used": round(usage.get("cost_usd", 0.0), 6), "limit": limits.max_cost_usd},
+        "steps": {"used": len(state.get("steps_done", [])), "limit": limits.max_steps},
+        "wall_s": {"used": round(time.time() - usage.get("started_ts", time.time()), 1),
+                   "limit": limits.max_wall_s},
+        "model_calls": {"used": usage.get("model_calls", 0), "limit": None},
+    }
+    for tier, used in sorted(usage.get("tokens", {}).items()):
+        report[f"tokens.{tier}"] = {"used": used, "limit": limits.max_tokens.get(tier)}
+    return report
+
+
 def forge_config(rt: JobRuntime) -> ForgeConfig:
     pr = rt.policy.pr
     return ForgeConfig(kind=rt.job.pr, draft=pr.draft, labels=list(pr.labels),  # type: ignore[arg-type]
@@ -38,7 +55,7 @@ async def deliver_job_pr(
     content = render_pr(
         rt.job.job_id, state["task"], rt.policy.pr.title_prefix + title, summary,
         [s["intent"] for s in state["plan"]], step_summaries(list(state.get("steps_done", []))),
-        rt.events_receipts(), dict(state.get("usage", {})),
+        rt.events_receipts(), budget_report(rt, state),
     )
     result = await deliver(rt.ws.path, rt.ws.branch, state["base_sha"], content,
                            forge_config(rt), Path(rt.job.dir) / "pr",

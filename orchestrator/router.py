@@ -116,7 +116,8 @@ def _with_approval(policy: Policy, matches: list[RuleMatch]) -> None:
 
 def _route_match(policy: Policy, rule: RouteRule, facts: StepFacts) -> dict[str, Any] | None:
     """The features that made ``rule`` match, or None."""
-    when, got = rule.when, {}
+    when = rule.when
+    got: dict[str, Any] = {}
     if when.paths:
         hit = matching(facts.predicted_files, policy.expand_globs(when.paths))
         if not hit:
@@ -131,12 +132,21 @@ def _route_match(policy: Policy, rule: RouteRule, facts: StepFacts) -> dict[str,
         if not words:
             return None
         got["step_text"] = words
+    more = _history_match(policy, rule, facts)
+    if more is None:
+        return None
+    return {**got, **more}
+
+
+def _history_match(policy: Policy, rule: RouteRule, facts: StepFacts) -> dict[str, Any] | None:
+    """The context-size and failure conditions of a pre-edit rule."""
+    when = rule.when
+    got: dict[str, Any] = {}
     if when.context_fraction is not None:
         window = policy.tiers[policy.default_tier].models[0].context_window
         if facts.context_tokens <= when.context_fraction * window:
             return None
-        got["context_tokens"] = facts.context_tokens
-        got["context_window"] = window
+        got.update(context_tokens=facts.context_tokens, context_window=window)
     if when.min_failures is not None:
         if facts.failures < when.min_failures:
             return None
@@ -224,28 +234,29 @@ def _pattern_features(facts: GateFacts, categories: list[str], min_score: float)
 
 
 def _gate_match(policy: Policy, rule: GateRule, facts: GateFacts) -> dict[str, Any] | None:
-    when, parsed, got = rule.when, facts.parsed, {}
-    checks: list[tuple[bool, dict[str, Any] | None]] = []
+    when, parsed = rule.when, facts.parsed
+    checks: list[dict[str, Any] | None] = []  # one per condition; None = not met
     if when.paths:
         hit = matching(parsed.paths, policy.expand_globs(when.paths))
-        checks.append((True, {"paths": hit} if hit else None))
+        checks.append({"paths": hit} if hit else None)
     if when.min_files is not None:
         n = len(parsed.files)
-        checks.append((True, {"files": n} if n >= when.min_files else None))
+        checks.append({"files": n} if n >= when.min_files else None)
     if when.min_lines is not None:
         n = parsed.lines_changed
-        checks.append((True, {"lines_changed": n} if n >= when.min_lines else None))
+        checks.append({"lines_changed": n} if n >= when.min_lines else None)
     if when.patterns:
-        checks.append((True, _pattern_features(facts, when.patterns, when.min_pattern_score)))
+        checks.append(_pattern_features(facts, when.patterns, when.min_pattern_score))
     if when.linter:
         floor = SEVERITY_RANK[when.linter_min_severity]
         found = [f"{f.test_id}@{f.path}:{f.line}" for f in facts.linter or []
                  if SEVERITY_RANK.get(f.severity, 0) >= floor]
-        checks.append((True, {"linter": found} if found else None))
+        checks.append({"linter": found} if found else None)
     if when.secrets:
         found = [f"{s['kind']}@{s['path']}:{s['line']}" for s in facts.secrets]
-        checks.append((True, {"secrets": found} if found else None))
-    for _required, features in checks:
+        checks.append({"secrets": found} if found else None)
+    got: dict[str, Any] = {}
+    for features in checks:
         if features is None:
             return None
         got.update(features)
@@ -277,7 +288,8 @@ def gate_diff(
     the change itself.
     """
     if tier not in policy.tiers:
-        raise ConfigError(f"unknown tier {tier!r} (policy {policy.name}: {', '.join(policy.tiers)})")
+        known = ", ".join(policy.tiers)
+        raise ConfigError(f"unknown tier {tier!r} (policy {policy.name}: {known})")
     parsed = parse_diff(diff)
     hits, scores = scan(parsed)
     wants_linter = run_linter and policy.gate.linter and any(

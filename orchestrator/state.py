@@ -48,6 +48,8 @@ class JobState(TypedDict, total=False):
     deep_failures: int
     signatures: list[str]  # failure signatures seen in this step
     escalations: list[str]  # reasons, for the receipts and the PR
+    approval_required: bool
+    approval_reasons: list[str]
     gate_action: str | None
     gate_reasons: list[str]
     verification: list[dict[str, Any]]

@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,55 +55,75 @@ def _naive_commit(path: Path) -> None:
     subprocess.run(["git", "commit", "-q", "-m", "naive"], cwd=path, env=env, check=True)
 
 
-def _measure_checkpoints(ws: Workspace, n_files: int, repeat: int) -> dict[str, float]:
-    ours: list[float] = []
-    naive: list[float] = []
-    scan: list[float] = []
-    scan_commit: list[float] = []
-    for i in range(repeat):
-        paths = _touch(ws, n_files, i, 1)
-        info = ws.checkpoint(f"bench {i}", {"Tandem-Step": str(i + 1)}, paths, scan=False)
-        ours.append(info.total_s)
-        _touch(ws, n_files, i, 2)
-        naive.append(_timed(lambda: _naive_commit(ws.path)))
-        _touch(ws, n_files, i, 3)
-        info = ws.checkpoint(f"bench scan {i}", {"Tandem-Step": str(i + 1)}, None, scan=True)
-        scan.append(info.scan_s)
-        scan_commit.append(info.commit_s)
-    return {
-        "ours_checkpoint_ms": _ms(statistics.median(ours)),
-        "ours_scan_ms": _ms(statistics.median(scan)),
-        "ours_scan_commit_ms": _ms(statistics.median(scan_commit)),
-        "naive_add_commit_ms": _ms(statistics.median(naive)),
-    }
+@dataclass
+class _Run:
+    """One size under test: its job workspace and the samples taken so far (seconds)."""
+
+    n_files: int
+    ws: Workspace
+    row: dict[str, Any]
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, key: str, seconds: float) -> None:
+        self.samples.setdefault(key, []).append(seconds)
 
 
-def _measure_restore(ws: Workspace, repeat: int) -> float:
-    checkpoints = ws.list_checkpoints()
-    older, newer = checkpoints[-1].sha, checkpoints[0].sha
-    times = [_timed(lambda sha=sha: ws.restore(sha)) for _ in range(repeat)
-             for sha in (older, newer)]
-    return _ms(statistics.median(times))
+def _one_round(run: _Run, i: int) -> None:
+    ws, n = run.ws, run.n_files
+    paths = _touch(ws, n, i, 1)
+    run.add("ours_checkpoint_ms", ws.checkpoint(
+        f"bench {i}", {"Tandem-Step": str(i + 1)}, paths, scan=False).total_s)
+    _touch(ws, n, i, 2)
+    run.add("naive_add_commit_ms", _timed(lambda: _naive_commit(ws.path)))
+    _touch(ws, n, i, 3)
+    info = ws.checkpoint(f"bench scan {i}", {"Tandem-Step": str(i + 1)}, None, scan=True)
+    run.add("ours_scan_ms", info.scan_s)
+    run.add("ours_scan_commit_ms", info.commit_s)
 
 
-def bench_size(cache_dir: Path, n_files: int, repeat: int) -> dict[str, Any]:
+def _restore_round(run: _Run) -> None:
+    checkpoints = run.ws.list_checkpoints()
+    for sha in (checkpoints[-1].sha, checkpoints[0].sha):
+        t0 = time.perf_counter()
+        run.ws.restore(sha)
+        run.add("restore_ms", time.perf_counter() - t0)
+
+
+def _open(cache_dir: Path, n_files: int) -> _Run:
     t0 = time.perf_counter()
     repo = ensure_synthetic_repo(cache_dir, n_files)
     build_s = time.perf_counter() - t0
-    home = cache_dir / "home"
-    job = f"bench-{n_files}"
+    home, job = cache_dir / "home", f"bench-{n_files}"
     # A run that was interrupted may have left its worktree and branch behind.
     remove_worktree(repo, home / "worktrees" / job, f"tandem/bench-{job}", delete_branch=True)
     t1 = time.perf_counter()
     ws = Workspace.open_or_create(repo, job, "bench", home=home)
-    row: dict[str, Any] = {"files": n_files, "repo_build_or_load_s": round(build_s, 2),
-                           "worktree_create_ms": _ms(time.perf_counter() - t1)}
+    row = {"files": n_files, "repo_build_or_load_s": round(build_s, 2),
+           "worktree_create_ms": _ms(time.perf_counter() - t1)}
+    return _Run(n_files, ws, row)
+
+
+def run_bench(cache_dir: Path, sizes: list[int], repeat: int) -> list[dict[str, Any]]:
+    """Every size gets its own worktree; rounds go across sizes so that all sizes see
+    the same machine load, which keeps the ratios between sizes meaningful."""
+    runs: list[_Run] = []
     try:
-        row.update(_measure_checkpoints(ws, n_files, repeat))
-        row["restore_ms"] = _measure_restore(ws, max(1, repeat // 2))
+        for n in sizes:
+            runs.append(_open(cache_dir, n))
+        for i in range(repeat):
+            for run in runs:
+                _one_round(run, i)
+        for _ in range(max(1, repeat // 2)):
+            for run in runs:
+                _restore_round(run)
     finally:
-        row["worktree_remove_ms"] = _ms(_timed(lambda: ws.remove(delete_branch=True)))
-    return row
+        for run in runs:
+            t0 = time.perf_counter()
+            run.ws.remove(delete_branch=True)
+            run.row["worktree_remove_ms"] = _ms(time.perf_counter() - t0)
+    for run in runs:
+        run.row.update({k: _ms(statistics.median(v)) for k, v in run.samples.items()})
+    return [run.row for run in runs]
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -154,7 +175,7 @@ def cli(sizes: str, repeat: int, cache_dir: Path, as_json: bool) -> None:
     from orchestrator.cli import emit_json
 
     cache_dir = cache_dir.resolve()
-    rows = [bench_size(cache_dir, n, repeat) for n in _parse_sizes(sizes)]
+    rows = run_bench(cache_dir, _parse_sizes(sizes), repeat)
     result = {
         "bench": "checkpoint",
         "git": git_text(cache_dir, "--version"),

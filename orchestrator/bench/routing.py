@@ -83,7 +83,10 @@ def _metrics(rows: list[tuple[Item, bool, bool]]) -> dict[str, Any]:
     sec = [s for it, s, _a in rows if it["security"]]
     non = [s for it, s, _a in rows if not it["security"]]
     multi = [a for it, _s, a in rows if _n_files(it) >= 2]
-    rate = (lambda xs: round(sum(xs) / len(xs), 4) if xs else None)
+
+    def rate(xs: list[bool]) -> float | None:
+        return round(sum(xs) / len(xs), 4) if xs else None
+
     return {
         "items": len(rows),
         "security_items": len(sec),
@@ -148,16 +151,19 @@ def _baselines(items: list[Item]) -> dict[str, Any]:
 
 
 def _timing_diffs(items: list[Item], lines: int) -> list[str]:
-    """Diffs of about ``lines`` changed lines, made by joining real items' diffs (cycling
-    through the items when there are few)."""
+    """Diffs of ``lines`` changed lines (within 10%), made by joining real items' diffs
+    (cycling through the items when there are few)."""
     out: list[str] = []
     parts: list[str] = []
     count = 0
     for item in itertools.islice(itertools.cycle(items), max(len(items), lines)):
+        changed = sum(1 for ln in item["diff"].splitlines()
+                      if ln[:1] in "+-" and not ln.startswith(("+++", "---")))
+        if count + changed > lines * 1.1:
+            continue
         parts.append(item["diff"].rstrip("\n"))
-        count += sum(1 for ln in item["diff"].splitlines()
-                     if ln[:1] in "+-" and not ln.startswith(("+++", "---")))
-        if count >= lines:
+        count += changed
+        if count >= lines * 0.9:
             out.append("\n".join(parts) + "\n")
             parts, count = [], 0
     return out[:25]
@@ -175,10 +181,11 @@ def _median_ms(fn: Callable[[], object], repeat: int) -> float:
 def timings(policy: Policy, items: list[Item], lines: int = _TIMING_LINES) -> dict[str, Any]:
     """Gate medians on ~``lines``-line diffs, without and with the linter, side by side."""
     diffs = _timing_diffs(items, lines)
-    without = [_median_ms(lambda d=d: gate_diff(policy, d, tier="fast", run_linter=False), 5)
-               for d in diffs]
-    with_linter = [_median_ms(lambda d=d: gate_diff(policy, d, tier="fast", run_linter=True), 1)
-                   for d in diffs]
+    def gate(diff: str, linter: bool) -> Callable[[], object]:
+        return lambda: gate_diff(policy, diff, tier="fast", run_linter=linter)
+
+    without = [_median_ms(gate(d, False), 5) for d in diffs]
+    with_linter = [_median_ms(gate(d, True), 1) for d in diffs]
     return {
         "diffs": len(diffs),
         "diff_lines_target": lines,

@@ -87,6 +87,8 @@ def _describe_receipt(r: dict[str, Any]) -> str | None:
 
 def receipts_table(job: JobRecord) -> None:
     console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)
     table = Table(title=f"job {job.job_id}: {job.status}", show_lines=False)
     for col in ("step", "phase", "tier", "rule", "action", "model", "tok in/out", "cost $",
                 "tok/s", "checkpoint"):

@@ -20,7 +20,7 @@ from orchestrator.queue import Handler, JobQueue, Worker
 from orchestrator.store.connection import async_client, redis_errors, safe_url
 
 T = TypeVar("T")
-DEFAULT_HANDLER = "orchestrator.runner:run_job"
+DEFAULT_HANDLER = "orchestrator.queue.graph_job:run_queued_job"
 
 redis_url_option = click.option(
     "--redis-url", metavar="URL",

@@ -221,6 +221,8 @@ class HTTPStreamClient:
             detail, code = error_detail(_loads(raw))
         except ValueError:
             detail, code = error_detail(raw.decode("utf-8", "replace")[:200])
+        if self.cfg.api_key:  # never echo a key into an error message
+            detail = detail.replace(self.cfg.api_key, "***")
         raise status_error(
             response.status_code, self.url, detail=detail, key_env=self.cfg.api_key_env,
             retry_after_s=parse_retry_after_s(response.headers.get("retry-after")), code=code,

@@ -25,12 +25,53 @@ class Pattern:
     languages: tuple[str, ...]  # ("*",) = every code file
     regex: re.Pattern[str]
     weight: float
+    lower: bool  # case-insensitive: search the lower-cased text
+
+
+def _top_level_alternatives(rx: str) -> list[str]:
+    """``rx`` split at the ``|`` that are outside groups and character classes."""
+    parts, depth, in_class, start, i = [], 0, False, 0, 0
+    while i < len(rx):
+        ch = rx[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            i += 1 if rx[i + 1 : i + 2] != "]" else 2
+            continue
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(rx[start:i])
+            start = i + 1
+        i += 1
+    parts.append(rx[start:])
+    return parts
+
+
+def _factor_word_boundary(rx: str) -> str:
+    """``\\ba|\\bb|c`` as ``\\b(?:a|b)|c``: the same language, but Python's regex engine can
+    then skip quickly to where a match may start (several times faster on long texts)."""
+    alts = _top_level_alternatives(rx)
+    bounded = [a[2:] for a in alts if a.startswith("\\b")]
+    if len(bounded) < 2:
+        return rx
+    rest = [a for a in alts if not a.startswith("\\b")]
+    return "|".join([r"\b(?:" + "|".join(bounded) + ")", *rest])
 
 
 def _p(pid: str, category: str, langs: str, rx: str, weight: float = 1.0) -> Pattern:
-    flags = re.IGNORECASE if pid.endswith("/i") else 0
-    return Pattern(pid.removesuffix("/i"), category, tuple(langs.split(",")), re.compile(rx, flags),
-                   weight)
+    lower = pid.endswith("/i")
+    if lower:  # lower-case the pattern instead of asking the engine to ignore case (faster)
+        assert not re.search(r"\\[A-Z]", rx), pid  # \S, \W, ... would change meaning
+        rx = rx.lower()
+    regex = re.compile(_factor_word_boundary(rx))
+    return Pattern(pid.removesuffix("/i"), category, tuple(langs.split(",")), regex, weight, lower)
 
 
 PATTERNS: tuple[Pattern, ...] = (
@@ -53,7 +94,7 @@ PATTERNS: tuple[Pattern, ...] = (
        r"|sequelize\.literal"),
     _p("go.sql", "sql", "go", r"\.(Query|QueryRow|Exec)(Context)?\(\s*(fmt\.Sprintf|\w+\s*\+)"),
     _p("any.sql-concat", "sql", ANY,
-       r"[\"'`]\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b[^\"'`]*[\"'`]\s*(\+|%\s*\(?\w"
+       r"[\"'`]\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b[^\"'`\n]*[\"'`]\s*(\+|%\s*\(?\w"
        r"|\.format\()"),
     # --- deserialisation ------------------------------------------------------------
     _p("py.deserialize", "deserialization", "python",
@@ -80,7 +121,7 @@ PATTERNS: tuple[Pattern, ...] = (
        r"\bpath\.(resolve|normalize|join|relative|isAbsolute)\(|\bfs\.\w+\(|\.createReadStream\("
        r"|\bsendFile\(|\bres\.download\(|\bzip|\btar\b"),
     _p("go.path", "path", "go",
-       r"\bfilepath\.(Clean|Abs|Rel|EvalSymlinks|Join|IsAbs|IsLocal)\(|\bpath\.Clean\("
+       r"\bfilepath\.(Clean|Abs|Rel|EvalSymlinks|Join|IsAbs|IsLocal|Base|Dir)\(|\bpath\.Clean\("
        r"|\bsecurejoin\b"
        r"|\bos\.(Open|OpenFile|Create|Remove|RemoveAll|Mkdir|MkdirAll|Symlink|Readlink|WriteFile"
        r"|ReadFile|Rename|Chdir)\(|\bioutil\.(ReadFile|WriteFile)\(|\bhttp\.(Dir|ServeFile)\("
@@ -88,13 +129,14 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("any.dotdot", "path", ANY, r"['\"`]\.\.(/|\\\\|['\"`])|\.\.[/\\\\]\.\.|%2e%2e"
        r"|\bdirectory traversal"),
     # --- authentication, authorisation, sessions ---------------------------------------
+    # Identifier-aware: also inside names (checkPermission, is_authenticated, userRoles).
     _p("any.auth/i", "auth", ANY,
-       r"\b(authenticat\w*|authoriz\w*|unauthori[sz]ed|forbidden|permission\w*|has_perm\w*"
-       r"|is_superuser"
-       r"|is_staff|is_admin|isadmin|login_required|require_auth\w*|access_?control|privilege\w*"
-       r"|csrf\w*|xsrf|same_?site|httponly|set_cookie|setcookie|\bsession_?id|jwt|oauth\w*|saml"
-       r"|bearer|credential\w*|passw(or)?d\w*|api_?key|otp|mfa|2fa|acl|rbac|role_?based|checkaccess"
-       r"|can_?access|isallowed|is_allowed|ownership|tenant)\b"),
+       r"(?<![a-z])(authenticat\w*|authoriz\w*|unauthori[sz]ed|forbidden|permission\w*|perms?"
+       r"|has_?perm\w*|is_?superuser|is_?staff|is_?admin|login_?required|require_?auth\w*"
+       r"|access_?control|privilege\w*|csrf\w*|xsrf|same_?site|httponly|set_?cookie|session_?id"
+       r"|jwt|oauth\w*|saml|bearer|credential\w*|passw(or)?d\w*|api_?key|otp|mfa|2fa|acl|rbac"
+       r"|roles?|is_?owner|owner_?id|ownership|scopes?|grants?|check_?access|can_?access"
+       r"|is_?allowed|allowed_?(users?|groups?|roles?)|tenant\w*)(?![a-z])"),
     _p("go.auth", "auth", "go", r"\bStatus(Unauthorized|Forbidden)\b|\bErrPermission\b"
        r"|\.Permission\b"),
     _p("py.auth-errors", "auth", "python", r"\b(PermissionDenied|SuspiciousOperation|Forbidden)\b"),
@@ -139,18 +181,21 @@ PATTERNS: tuple[Pattern, ...] = (
        r"\\x00|\\u0000|\\u\{0\}|\\0\b|null byte|\.replace(All)?\(\s*/[^/\n]*(['\"<>`]|\\\\)"
        r"|\.replace\(\s*['\"](<|>|&|\\\\|'|\")"),
     # --- prefix checks on paths and URLs (containment, origin, scheme) ---------------------
-    _p("any.prefix-check", "containment", ANY,
-       r"\.(startswith|startsWith|endswith|endsWith)\(|\bstrings\.(HasPrefix|HasSuffix"
-       r"|TrimPrefix)\(", 0.5),
+    _p("any.prefix-check/i", "containment", ANY,
+       r"(path|url|uri|dir|directory|folder|root|base|host|hostname|origin|scheme|protocol|href"
+       r"|dest|target|location|file|filename|name|key|prefix|domain|src)\w*(\(\))?\??\."
+       r"(startswith|endswith|hasprefix|hassuffix)\(|strings\.(hasprefix|hassuffix|trimprefix)\("
+       r"\s*\w*(path|url|uri|dir|root|base|host|origin|name|file|target|dest)"
+       r"|(startswith|endswith)\([^)\n]*(['\"]/|['\"]\.\.|os\.sep|['\"]https?:|\.\.)", 0.5),
     _p("any.links", "path", ANY,
        r"(?i)\b(hard_?links?|sym_?links?|readlink|lstat|islink|isSymbolicLink|EvalSymlinks"
        r"|O_NOFOLLOW)\b"),
     # --- input rejected with a security-flavoured message --------------------------------------
     _p("any.reject-message/i", "validation", ANY,
-       r"(raise|throw|Errorf?|errors\.New|Error)\b.*['\"`][^'\"`]*\b(invalid|not allowed|disallowed"
+       r"(raise|throw|Errorf?|errors\.New|Error)\b.*['\"`][^'\"`\n]*\b(invalid|not allowed|disallowed"
        r"|forbidden|illegal|malformed|unsafe|untrusted|denied|refus\w*|outside|escap\w*"
        r"|too (long|large"
-       r"|many|deep|big))\b", 0.5),
+       r"|many|deep|big))\b", 0.25),
     # --- HTTP parsing: headers, framing, upgrades ---------------------------------------------
     _p("any.http-framing/i", "http", ANY,
        r"\b(content-length|transfer-encoding|chunked|crlf|hijack\w*|upgrade|host header"
@@ -163,22 +208,36 @@ PATTERNS: tuple[Pattern, ...] = (
     # --- denial of service: unbounded input, regexes ---------------------------------------
     _p("any.limits/i", "resource-limits", ANY,
        r"\bmax_?(size|length|len|bytes|depth|body|request|upload|field|header)\w*|\bLimitReader\b"
-       r"|\bMaxBytesReader\b|\bbody_?limit|\brecursion_?limit|\bReDoS\b", 0.5),
+       r"|\bMaxBytesReader\b|\bbody_?limit|\brecursion_?limit|\bReDoS\b", 0.25),
+    # --- privilege: running as root, account state ------------------------------------------
+    _p("any.privilege/i", "auth", ANY,
+       r"\b(e?uid|getuid\(\)|geteuid\(\))\s*[!=]=\s*0\b|\bis_?root\b|\bsudo\b|\bsetuid\b|\bdrop_?priv"
+       r"|\b(account|user|member)\.(enabled|disabled|is_?active|locked|expired|is_?admin)\b"),
+    # --- regular expressions used to validate input --------------------------------------------
+    _p("any.regex", "regex", ANY,
+       r"\bre\.(compile|match|fullmatch|search)\(|\bregexp\.(MustCompile|Compile)\(|\bnew RegExp\("
+       r"|=\s*r?['\"]\^|=\s*/\^", 0.25),
     # --- network listeners and SSRF -----------------------------------------------------
+    _p("go.ip", "ssrf", "go",
+       r"\bip\.(Is\w+|To4|To16)\(|\bnet\.(ParseIP|ParseCIDR|LookupIP|LookupHost)\(|\bIsUnspecified\("),
+    _p("py.ip", "ssrf", "python",
+       r"\bipaddress\.|\bsocket\.(getaddrinfo|gethostbyname|inet_aton)\(|\.is_(private|loopback"
+       r"|link_local|reserved|multicast|unspecified)\b"),
+    _p("js.ip", "ssrf", "javascript", r"\bipaddr\b|\bnet\.isIP\w*\(|\bdns\.lookup\("),
     _p("any.ssrf/i", "ssrf", ANY,
        r"\bssrf\b|\bprivate_?ip|\bis_private\b|\bloopback|\b169\.254\.|\blink-?local"
        r"|\bIsPrivate\(", 1.0),
     # --- vocabulary in code or comments -------------------------------------------------
     _p("any.security-words/i", "security-words", ANY,
-       r"\b(security|vulnerab\w*|malicious|attacker|untrusted|injection|traversal|exploit\w*"
-       r"|unsafe|insecure|sanitiz\w*|whitelist|allowlist|blocklist|blacklist)\b", 0.5),
+       r"(?<![a-z])(not safe|not allowed|security|vulnerab\w*|malicious|attacker|untrusted|injection|traversal|exploit\w*"
+       r"|unsafe|insecure|sanitiz\w*|whitelist|allowlist|blocklist|blacklist)(?![a-z])", 0.5),
 )
 
 # Added lines that reject input: the "a check was added" half of many fixes.
 GUARD = re.compile(
-    r"\b(raise|throw)\b|\breturn\s+(nil,\s*)?(err|fmt\.Errorf|errors\.New|false\b|None\b|null\b"
-    r"|undefined\b|res\.status\(4\d\d\)|http\.Error)|\bhttp\.Error\(|\babort\(4\d\d"
-    r"|\bStatus(BadRequest|Forbidden|Unauthorized)\b|\bcontinue\b"
+    r"\b(raise|throw|abort)\b|\breturn\b[^\n]*(\berr\b|\berrors\.New\(|\w*Errorf?\(|\bErr[A-Z]\w*"
+    r"|\bhttp\.Error\(|res\.status\(4\d\d\)|\b(false|None|null|undefined)\b)"
+    r"|\bhttp\.Error\(|\bStatus(BadRequest|Forbidden|Unauthorized)\b"
 )
 CONDITION = re.compile(r"^\s*(if|elif|else if|}\s*else if|unless|switch|case)\b|^\s*if\s*\("
 r"|\bif\s+!")

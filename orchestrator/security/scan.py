@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -11,6 +13,7 @@ from orchestrator.security.patterns import CONDITION, GUARD, PATTERNS, languages
 _DOC_SUFFIXES = frozenset({".md", ".rst", ".txt", ".po", ".pot", ".csv", ".svg", ".lock"})
 _CONTEXT_FACTOR = 0.5
 _GUARD_WINDOW_LINES = 3
+GUARD_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -34,30 +37,52 @@ def has_guard(change: FileChange) -> bool:
     return False
 
 
+def _first_line(pattern: re.Pattern[str], block: str, starts: list[int]) -> int | None:
+    """Index of the first line of ``block`` (lines joined by newlines) that matches."""
+    m = pattern.search(block)
+    return None if m is None else bisect.bisect_right(starts, m.start()) - 1
+
+
+def _block(lines: list[str]) -> tuple[str, list[int]]:
+    starts, pos = [], 0
+    for line in lines:
+        starts.append(pos)
+        pos += len(line) + 1
+    return "\n".join(lines), starts
+
+
 def _file_hits(change: FileChange) -> list[PatternHit]:
     if PurePosixPath(change.path).suffix.lower() in _DOC_SUFFIXES:
         return []
-    patterns = [p for p in PATTERNS if languages_match(p, change.language)]
-    guard = has_guard(change)
+    language = change.language
+    added, added_starts = _block([text for _n, text in change.added])
+    removed = "\n".join(change.removed)
+    context = "\n".join(change.context) if has_guard(change) else ""
+    lowered = {False: (added, removed, context),
+               True: (added.lower(), removed.lower(), context.lower())}
     hits: list[PatternHit] = []
-    for pattern in patterns:
-        for lineno, text in change.added:
-            if pattern.regex.search(text):
-                hits.append(PatternHit(pattern.id, pattern.category, change.path, "added",
-                                       lineno, pattern.weight))
-                break
-        if any(pattern.regex.search(text) for text in change.removed):
-            hits.append(PatternHit(pattern.id, pattern.category, change.path, "removed", None,
-                                   pattern.weight))
-        if guard and any(pattern.regex.search(text) for text in change.context):
-            hits.append(PatternHit(pattern.id, pattern.category, change.path, "context", None,
-                                   pattern.weight * _CONTEXT_FACTOR))
+    for p in PATTERNS:
+        if not languages_match(p, language):
+            continue
+        p_added, p_removed, p_context = lowered[p.lower]
+        index = _first_line(p.regex, p_added, added_starts) if added else None
+        if index is not None:
+            lineno = change.added[index][0]
+            hits.append(PatternHit(p.id, p.category, change.path, "added", lineno, p.weight))
+        if index is None and removed and p.regex.search(p_removed):
+            hits.append(PatternHit(p.id, p.category, change.path, "removed", None, p.weight))
+        elif index is None and context and p.regex.search(p_context):
+            hits.append(PatternHit(p.id, p.category, change.path, "context", None,
+                                   p.weight * _CONTEXT_FACTOR))
     return hits
 
 
 def scan(parsed: ParsedDiff) -> tuple[list[PatternHit], dict[str, float]]:
-    """Every pattern hit, and each category's score (its strongest hit)."""
+    """Every pattern hit, and each category's score (its strongest hit). An added check
+    that rejects input counts as the weak category ``input-check``."""
     hits = [hit for change in parsed.files for hit in _file_hits(change)]
+    hits += [PatternHit("any.guard-added", "input-check", c.path, "added", None, GUARD_WEIGHT)
+             for c in parsed.files if c.language and has_guard(c)]
     scores: dict[str, float] = {}
     for hit in hits:
         scores[hit.category] = max(scores.get(hit.category, 0.0), hit.weight)

@@ -53,6 +53,8 @@ class _Message:
 
     @property
     def stop_reason(self) -> str:
+        if self.gen.stop_reason == "max_output_tokens":
+            return "max_tokens"
         return "tool_use" if self.gen.reply.tool_calls else "end_turn"
 
     def message(self, *, final: bool) -> dict[str, Any]:
@@ -76,6 +78,8 @@ class _Message:
             async for event in self._block({"type": "text", "text": ""}, gen.reply.text):
                 yield event
         for call in gen.reply.tool_calls:
+            if gen.stopped:
+                break
             start = {"type": "tool_use", "id": new_id("toolu"), "name": call.name, "input": {}}
             async for event in self._block(start, call.arguments):
                 yield event

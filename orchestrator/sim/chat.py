@@ -73,6 +73,8 @@ class _Chat:
 
     @property
     def finish_reason(self) -> str:
+        if self.gen.stop_reason == "max_output_tokens":
+            return "length"
         return "tool_calls" if self.gen.reply.tool_calls else "stop"
 
     async def chunks(self) -> AsyncIterator[dict[str, Any] | str]:
@@ -85,6 +87,8 @@ class _Chat:
             self.text += token
             yield self.chunk({"content": token})
         for index, call in enumerate(gen.reply.tool_calls):
+            if gen.stopped:
+                break
             async for piece in self._tool_call(index, call.name, call.arguments):
                 yield piece
         gen.before_terminal()

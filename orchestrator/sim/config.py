@@ -140,6 +140,9 @@ class SimConfig(BaseModel):
     )
     seed: int = Field(default=0, description="Seed for jitter and synthetic text.")
     default_output_tokens: int = Field(default=64, ge=0, description="Synthetic length default.")
+    ws_deflate: bool = Field(
+        default=True, description="Offer permessage-deflate on the WebSocket (as OpenAI does)."
+    )
 
     def profile(self, name: str) -> ModelProfile | None:
         return next((m for m in self.models if m.name == name), None)

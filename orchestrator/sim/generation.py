@@ -4,7 +4,8 @@ The protocol renderers (Responses, Chat, Anthropic) walk a ``Generation``'s toke
 turn them into their own events; faults that strike mid-stream live here so all three
 behave alike: ``drop_after_tokens`` raises ``Dropped`` once k tokens went out (or just
 before the terminal event), ``malformed_frame`` asks for one non-JSON frame before the
-first token, and a steer request stops the token flow after the current token.
+first token, and a steer request stops the token flow after the current token. A scripted
+answer longer than the request's output-token limit is cut there (``max_output_tokens``).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ class Generation:
     pacer: Pacer
     faults: dict[str, Fault] = field(default_factory=dict)
     stop_requested: Callable[[], bool] = lambda: False
+    max_output_tokens: int | None = None
     output_tokens: int = 0
-    stopped: bool = False  # True when a steer cut the stream short
+    stop_reason: str | None = None  # "steered" or "max_output_tokens" when cut short
     created_at: int = field(default_factory=lambda: int(time.time()))
     _malformed_pending: bool = False
 
@@ -59,8 +61,12 @@ class Generation:
         due, self._malformed_pending = self._malformed_pending, False
         return due
 
+    @property
+    def stopped(self) -> bool:
+        return self.stop_reason is not None
+
     async def tokens(self, text: str) -> AsyncIterator[str]:
-        """The tokens of ``text``, paced; stops early when a steer arrived."""
+        """The tokens of ``text``, paced; stops early on a steer or at the token limit."""
         for token in tokenize(text):
             if self.stopped or self._should_stop():
                 return
@@ -71,8 +77,11 @@ class Generation:
             yield token
 
     def _should_stop(self) -> bool:
-        if self.output_tokens and self.stop_requested():
-            self.stopped = True
+        limit = self.max_output_tokens
+        if limit is not None and self.output_tokens >= limit:
+            self.stop_reason = "max_output_tokens"
+        elif self.output_tokens and self.stop_requested():
+            self.stop_reason = "steered"
         return self.stopped
 
     def _check_drop(self) -> None:

@@ -15,6 +15,9 @@ from collections.abc import Awaitable, Callable
 from orchestrator.sim.config import ModelProfile
 
 _MIN_SLEEP_S = 0.004
+# An unpaced stream still yields to the event loop this often, so one long answer cannot
+# starve the server's other connections.
+_UNPACED_YIELD_EVERY = 32
 
 
 class Pacer:
@@ -31,6 +34,7 @@ class Pacer:
         self._rng = random.Random(seed)
         self._extra_ttft_s = extra_ttft_ms / 1000.0
         self._due_s = 0.0
+        self._n_unpaced = 0
         self._clock = clock
         self._sleep = sleep
 
@@ -46,9 +50,12 @@ class Pacer:
         self._due_s = self._clock()
 
     async def next_token(self) -> None:
-        """Wait until the next token is due (no-op for unpaced profiles)."""
+        """Wait until the next token is due (unpaced profiles only yield now and then)."""
         rate = self.profile.tokens_per_s
         if rate <= 0:
+            self._n_unpaced += 1
+            if self._n_unpaced % _UNPACED_YIELD_EVERY == 0:
+                await self._sleep(0)
             return
         self._due_s += self._jittered(1.0 / rate)
         ahead_s = self._due_s - self._clock()

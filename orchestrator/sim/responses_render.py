@@ -92,7 +92,7 @@ async def response_events(run: Run, *, generate: bool = True) -> AsyncIterator[E
             yield event
     gen.before_terminal()
     if gen.stopped:
-        run.response = run.snapshot("incomplete", reason="steered")
+        run.response = run.snapshot("incomplete", reason=gen.stop_reason)
         yield {"type": "response.incomplete", "response": run.response}
     else:
         run.response = run.snapshot("completed")

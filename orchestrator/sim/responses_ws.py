@@ -80,19 +80,21 @@ class Session:
 
     # --- sending -------------------------------------------------------------------
 
-    async def send(self, event: dict[str, Any] | str) -> None:
+    async def send(self, event: dict[str, Any] | str, stream_id: Any = None) -> None:
         async with self.send_lock:
             if isinstance(event, dict):
+                if stream_id is not None:
+                    event["stream_id"] = stream_id
                 event["sequence_number"] = self.seq
                 self.seq += 1
                 event = json.dumps(event, separators=(",", ":"))
             await self.ws.send_text(event)
 
-    async def send_error(self, err: ApiError) -> None:
+    async def send_error(self, err: ApiError, stream_id: Any = None) -> None:
         error = openai_error_body(err)["error"]
         if err.headers():
             error["headers"] = err.headers()
-        await self.send({"type": "error", "status": err.status, "error": error})
+        await self.send({"type": "error", "status": err.status, "error": error}, stream_id)
 
     @staticmethod
     async def _quietly(coro: Any) -> None:
@@ -140,6 +142,8 @@ class Session:
         except ApiError:
             items = []
         failure = _steer_failure(run, target, items, self.last)
+        if failure is None and self.steer is not None:
+            failure = "too_many_pending_steers"
         if failure is not None:
             await self.send({"type": "response.steer.failed", "error": {
                 "type": "invalid_request_error", "code": failure, "message": failure},
@@ -168,13 +172,14 @@ class Session:
         except ApiError as err:
             if prev is not None:
                 self.last = None  # a failed continuation evicts its parent
-            await self.send_error(err)
+            await self.send_error(err, body.get("stream_id"))
             return
         except ConnectionLimit:
             await self.send_error(ApiError(
                 400, CONNECTION_LIMIT_MESSAGE, code="websocket_connection_limit_reached"))
             raise _Close(abrupt=False) from None
-        await self._stream(run, items, generate=body.get("generate", True) is not False)
+        generate = body.get("generate", True) is not False
+        await self._stream(run, items, generate=generate, stream_id=body.get("stream_id"))
         await self._successor(body, run)
 
     def _prior(self, prev: Any) -> list[dict[str, Any]]:
@@ -187,12 +192,14 @@ class Session:
             )
         return list(self.last[1])
 
-    async def _stream(self, run: Run, items: list[dict[str, Any]], *, generate: bool) -> None:
+    async def _stream(
+        self, run: Run, items: list[dict[str, Any]], *, generate: bool, stream_id: Any
+    ) -> None:
         self.in_flight = run
         run.gen.stop_requested = lambda: self.steer is not None
         try:
             async for event in response_events(run, generate=generate):
-                await self.send(event)
+                await self.send(event, stream_id)
         except Dropped:
             raise _Close(abrupt=True) from None
         finally:

@@ -61,7 +61,7 @@ class SimServer:
         quiet_intentional_drops()
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan="off",
-            timeout_graceful_shutdown=1,
+            timeout_graceful_shutdown=1, ws_per_message_deflate=self.config.ws_deflate,
         )
         self._server = server = uvicorn.Server(config)
         task = asyncio.ensure_future(server.serve(sockets=[sock]))

@@ -140,6 +140,7 @@ class SimState:
             model=served or reply.served_model or prompt.model,
             pacer=pacer,
             faults=faults,
+            max_output_tokens=prompt.max_output_tokens,
         )
 
     def store_response(self, response_id: str, items: list[dict[str, Any]]) -> None:

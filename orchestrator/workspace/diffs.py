@@ -34,7 +34,7 @@ def _new_file_diff(root: Path, rel: str, max_file_bytes: int) -> str:
     path = root / rel
     head = f"diff --git a/{rel} b/{rel}\nnew file mode {_mode(path)}\n"
     if path.is_symlink():
-        return head + _hunk(os.readlink(path) + "\n", no_eol=True)
+        return head + f"--- /dev/null\n+++ b/{rel}\n" + _hunk(os.readlink(path), no_eol=True)
     size = path.stat().st_size
     if size > max_file_bytes:
         return head + f"(new file of {size} bytes, over the size cap: not shown)\n"

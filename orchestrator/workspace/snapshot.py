@@ -26,6 +26,7 @@ from orchestrator.workspace.commits import (
 from orchestrator.workspace.git import git_text, run_git, split_z
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+_PLAIN_DIR = "a directory"
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Selection:
     """Paths to stage, and those left out with the reason why."""
 
     stage: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)  # now directories: drop any file entry
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -45,11 +47,20 @@ def scan_worktree(root: Path) -> list[str]:
 
 
 def ignored_paths(root: Path, paths: list[str]) -> set[str]:
-    """The untracked ones among ``paths`` that .gitignore excludes."""
+    """The untracked ones among ``paths`` that .gitignore excludes.
+
+    ``--no-index`` keeps the common case (nothing ignored) from reading the whole index;
+    only when a path matches an ignore rule is the index asked whether it is tracked.
+    """
     if not paths:
         return set()
-    out = run_git(root, ["check-ignore", "-z", "--stdin"], stdin=_z(paths), ok_codes=(0, 1))
-    return set(split_z(out))
+    out = run_git(root, ["check-ignore", "--no-index", "-z", "--stdin"], stdin=_z(paths),
+                  ok_codes=(0, 1))
+    matched = split_z(out)
+    if not matched:
+        return set()
+    tracked = run_git(root, ["--literal-pathspecs", "ls-files", "-z", "--", *matched])
+    return set(matched) - set(split_z(tracked))
 
 
 def select_paths(root: Path, paths: list[str], max_file_bytes: int) -> Selection:
@@ -57,7 +68,9 @@ def select_paths(root: Path, paths: list[str], max_file_bytes: int) -> Selection
     sel = Selection()
     for rel in sorted(set(paths)):
         reason = _skip_reason(root, rel.rstrip("/"), max_file_bytes)
-        if reason is None:
+        if reason == _PLAIN_DIR:
+            sel.remove.append(rel.rstrip("/"))
+        elif reason is None:
             sel.stage.append(rel)
         else:
             sel.skipped.append(rel)
@@ -75,7 +88,7 @@ def _skip_reason(root: Path, rel: str, max_file_bytes: int) -> str | None:
     if stat.S_ISDIR(st.st_mode):
         if (root / rel / ".git").exists():
             return "a nested git repository"
-        return "a directory"
+        return _PLAIN_DIR
     if not stat.S_ISREG(st.st_mode):
         return "not a regular file (device, fifo or socket)"
     if st.st_size > max_file_bytes:
@@ -88,6 +101,8 @@ def commit_paths(
 ) -> CheckpointInfo:
     """Stage ``sel.stage`` and commit on the worktree's branch (unless nothing changed)."""
     parent, parent_tree = git_text(root, "rev-parse", "HEAD", "HEAD^{tree}").split()
+    if sel.remove:
+        run_git(root, ["update-index", "--force-remove", "-z", "--stdin"], stdin=_z(sel.remove))
     if sel.stage:
         run_git(root, ["update-index", "--add", "--remove", "--replace", "-z", "--stdin"],
                 stdin=_z(sel.stage))

@@ -95,7 +95,8 @@ class Workspace:
         t0 = time.perf_counter()
         explicit = list(changed_paths or [])
         scanned = snapshot.scan_worktree(self.path) if scan else []
-        unseen = [p for p in explicit if p not in set(scanned)]
+        seen = set(scanned)
+        unseen = [p for p in explicit if p not in seen]
         ignored = snapshot.ignored_paths(self.path, unseen)
         t1 = time.perf_counter()
         wanted = [p for p in explicit if p not in ignored] + scanned

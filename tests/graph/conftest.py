@@ -27,7 +27,9 @@ def demo_repo(tmp_path: Path) -> Path:
     return create_demo_repo(tmp_path / "shop")
 
 
-def write_policy(path: Path, base_url: str, **extra: Any) -> Path:
+def write_policy(
+    path: Path, base_url: str, *, fast_extra: dict[str, Any] | None = None, **extra: Any
+) -> Path:
     """A policy that extends ``default`` with both tiers on the given simulator."""
     doc: dict[str, Any] = {
         "extends": "default", "name": "test",
@@ -40,6 +42,7 @@ def write_policy(path: Path, base_url: str, **extra: Any) -> Path:
                                  "price_output_usd_per_mtok": 40.0}]},
         },
     }
+    doc["tiers"]["fast"]["models"][0].update(fast_extra or {})
     doc.update(extra)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -76,7 +76,8 @@ def test_bench_routing_reports_metrics_and_baselines(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     def one(path: str, line: str) -> str:
-        return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1,2 @@\n x\n+{line}\n"
+        head = f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
+        return head + f"@@ -1 +1,2 @@\n x\n+{line}\n"
 
     items = [
         _item("s1", one("a.py", "os.system(cmd)"), True),

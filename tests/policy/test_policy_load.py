@@ -43,8 +43,8 @@ def test_layers_user_then_repo_then_overrides(tmp_path: Path) -> None:
     user = _write(tmp_path / "user.yaml", "budgets:\n  max_steps: 20\n  max_cost_usd: 3\n")
     repo = tmp_path / "repo"
     _write(repo / ".tandem/policy.yaml", "budgets:\n  max_steps: 10\n")
-    policy = load_policy("default", user_path=user, repo=repo,
-                         overrides=["budgets.max_cost_usd=1.5", "gate_rules.gate.linter.action=block"])
+    overrides = ["budgets.max_cost_usd=1.5", "gate_rules.gate.linter.action=block"]
+    policy = load_policy("default", user_path=user, repo=repo, overrides=overrides)
     assert policy.budgets.max_steps == 10
     assert policy.budgets.max_cost_usd == 1.5
     assert {r.id: r.action for r in policy.gate_rules}["gate.linter"] == "block"
@@ -77,18 +77,22 @@ approvals: {{security_sensitive: true}}
     [
         ("gate_rules:\n  - id: gate.risky-code\n    enabled: false\n",
          "gate_rules.gate.risky-code.enabled", 3),
-        ("gate_rules:\n  - id: gate.secret\n    action: proceed\n", "gate_rules.gate.secret.action", 3),
+        ("gate_rules:\n  - id: gate.secret\n    action: proceed\n",
+         "gate_rules.gate.secret.action", 3),
         ("tiers:\n  fast:\n    models:\n      - provider: openai-ws\n        base_url: https://x.test\n"
          "        model: m\n", "tiers", 1),
         ("gate:\n  linter: false\n", "gate.linter", 2),
         ("sensitive_paths: []\n", "sensitive_paths", 1),
         ("budgets:\n  max_cost_usd: 1000\n", "budgets.max_cost_usd", 2),
         ("plan_tier: fast\n", "plan_tier", 1),
-        ("gate_rules:\n  - id: gate.risky-code\n    when: {patterns: ['*'], min_pattern_score: 9}\n",
+        ("gate_rules:\n  - id: gate.risky-code\n"
+         "    when: {patterns: ['*'], min_pattern_score: 9}\n",
          "gate_rules.gate.risky-code.when.min_pattern_score", 3),
     ],
 )
-def test_loosening_repo_policy_is_rejected(tmp_path: Path, text: str, field: str, line: int) -> None:
+def test_loosening_repo_policy_is_rejected(
+    tmp_path: Path, text: str, field: str, line: int
+) -> None:
     repo = tmp_path / "repo"
     path = _write(repo / ".tandem/policy.yaml", text)
     with pytest.raises(PolicyError) as info:

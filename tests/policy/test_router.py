@@ -142,7 +142,8 @@ def test_strict_route_requires_approval_and_forced_tier() -> None:
 
 
 def test_diff_parser_tracks_new_line_numbers() -> None:
-    diff = ("diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -10,3 +10,4 @@\n a\n-b\n+c\n+d\n e\n"
+    diff = ("diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n"
+            "@@ -10,3 +10,4 @@\n a\n-b\n+c\n+d\n e\n"
             "diff --git a/gone.go b/gone.go\n--- a/gone.go\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n")
     parsed = parse_diff(diff)
     assert parsed.paths == ["x.py", "gone.go"]

@@ -79,3 +79,10 @@ def test_messages_auth_and_unknown_model() -> None:
     assert missing.json() == {"type": "error", "error": {
         "type": "not_found_error", "message": missing.json()["error"]["message"]}}
     assert "claude-nope" in missing.json()["error"]["message"]
+
+
+def test_messages_truncated_answer_stops_with_max_tokens(sim: ThreadedSim) -> None:
+    body = {"model": DEEP, "max_tokens": 1, "messages": [{"role": "user", "content": "say hello"}]}
+    message = post(sim, body).json()
+    assert message["stop_reason"] == "max_tokens"
+    assert message["content"][0]["text"] == "Hello"

@@ -81,3 +81,11 @@ def test_usage_choices_null_option() -> None:
     assert usage["choices"] is None
     assert usage["usage"]["completion_tokens"] == count_tokens("Hello from the simulator!")
     assert all(json.loads(d)["usage"] is None for d in data[:-2])
+
+
+def test_chat_truncated_answer_finishes_with_length(client: OpenAI) -> None:
+    done = client.chat.completions.create(
+        model=FAST, messages=[{"role": "user", "content": "say hello"}], max_tokens=3
+    )
+    assert done.choices[0].finish_reason == "length"
+    assert done.choices[0].message.content == "Hello from the"

@@ -46,9 +46,9 @@ async def test_slow_profile_sleeps_each_gap() -> None:
     assert clock.sleeps_s[1:] == pytest.approx([1 / 70] * 7)
 
 
-async def test_unpaced_profile_never_sleeps() -> None:
-    clock = await run_pacer(ModelProfile(name="b"), 500)
-    assert clock.sleeps_s == []
+async def test_unpaced_profile_never_waits_but_yields_to_the_loop() -> None:
+    clock = await run_pacer(ModelProfile(name="b"), 641)
+    assert clock.sleeps_s == [0] * 20  # one zero-length yield per 32 tokens
 
 
 async def test_jitter_is_seeded() -> None:

@@ -158,3 +158,30 @@ async def test_ws_async_client(sim: ThreadedSim) -> None:
     call = event.response.output[0]
     assert call.type == "function_call" and call.name == "apply_edit"
     await client.close()
+
+
+def test_tape_answer_longer_than_limit_is_incomplete(client: OpenAI) -> None:
+    response = client.responses.create(model=FAST, input="say hello", max_output_tokens=2)
+    assert response.status == "incomplete"
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert response.output_text == "Hello from"
+    assert response.usage.output_tokens == 2
+
+
+def test_ws_stream_id_is_echoed(client: OpenAI) -> None:
+    with client.responses.connect() as conn:
+        conn.response.create(model=FAST, input="say hello", stream_id="lane-1")
+        events = ws_until_terminal(conn)
+    assert {e.stream_id for e in events} == {"lane-1"}
+
+
+def test_ws_bad_frames_get_error_frames(sim: ThreadedSim) -> None:
+    from websockets.sync.client import connect
+
+    with connect(sim.ws_url + "/responses") as ws:
+        ws.send("{not json")
+        not_json = json.loads(ws.recv(timeout=20))
+        ws.send(json.dumps({"type": "response.cancel"}))
+        unknown = json.loads(ws.recv(timeout=20))
+    assert not_json["type"] == "error" and not_json["status"] == 400
+    assert unknown["error"]["code"] == "unsupported_event"

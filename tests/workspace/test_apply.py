@@ -55,7 +55,8 @@ def test_blocks_apply_in_order_on_one_file(ws: Workspace) -> None:
 
 
 def test_new_file_in_new_directory_and_delete(ws: Workspace) -> None:
-    text = block("pkg/sub/new.py", "", "VALUE = 1\n") + "README.md\n<<<<<<< DELETE\n>>>>>>> DELETE\n"
+    text = block("pkg/sub/new.py", "", "VALUE = 1\n")
+    text += "README.md\n<<<<<<< DELETE\n>>>>>>> DELETE\n"
     res = ws.apply_edits(parse_edits(text))
     assert (ws.path / "pkg/sub/new.py").read_text() == "VALUE = 1\n"
     assert not (ws.path / "README.md").exists()

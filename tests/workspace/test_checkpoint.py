@@ -231,3 +231,33 @@ def test_diff_shows_tracked_and_untracked(ws: Workspace) -> None:
     info = ws.checkpoint("s", {"Tandem-Step": "1"})
     assert ws.diff() == ""
     assert "+hello" in ws.diff(ws.base_sha) and info.sha == ws.head()
+
+
+def test_tracked_file_matching_ignore_rules_is_still_checkpointed(ws: Workspace) -> None:
+    (ws.path / ".gitignore").write_text("*.cfg\n")
+    (ws.path / "app.cfg").write_text("v=1\n")
+    git(ws.path, "add", "-f", "app.cfg")
+    ws.checkpoint("force-added", {"Tandem-Step": "1"}, [".gitignore", "app.cfg"], scan=False)
+    (ws.path / "app.cfg").write_text("v=2\n")
+    info = ws.checkpoint("edit", {"Tandem-Step": "2"}, ["app.cfg"], scan=False)
+    assert committed(ws, "app.cfg") == b"v=2\n" and info.warnings == []
+
+
+def test_file_replaced_by_directory_and_back(ws: Workspace) -> None:
+    (ws.path / "README.md").unlink()
+    (ws.path / "README.md").mkdir()
+    (ws.path / "README.md" / "index.md").write_text("# moved\n")
+    ws.checkpoint("file to dir", {"Tandem-Step": "1"})
+    assert tree_paths(ws) == ["README.md/index.md", "app.py"]
+    (ws.path / "README.md" / "index.md").unlink()
+    info = ws.checkpoint("empty dir", {"Tandem-Step": "2"}, ["README.md/index.md", "README.md"])
+    assert tree_paths(ws) == ["app.py"] and info.warnings == []
+
+
+def test_diff_of_new_symlink_and_file_without_newline(ws: Workspace) -> None:
+    (ws.path / "latest").symlink_to("app.py")
+    (ws.path / "n.txt").write_text("no newline")
+    diff = ws.diff()
+    assert "new file mode 120000\n--- /dev/null\n+++ b/latest\n@@ -0,0 +1,1 @@\n+app.py\n" in diff
+    assert "+no newline\n\\ No newline at end of file\n" in diff
+    assert ws.changed_paths() == ["latest", "n.txt"]

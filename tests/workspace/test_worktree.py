@@ -34,7 +34,8 @@ def test_whole_job_leaves_user_repository_byte_identical(git_repo: Path, tmp_pat
     before = user_state(git_repo)
 
     ws = Workspace.open_or_create(git_repo, "job-7", "Whole job", home=tmp_path / "home")
-    text = "app.py\n<<<<<<< SEARCH\n    return a + b\n=======\n    return a + b + 0\n>>>>>>> REPLACE\n"
+    text = ("app.py\n<<<<<<< SEARCH\n    return a + b\n=======\n    return a + b + 0\n"
+            ">>>>>>> REPLACE\n")
     res = ws.apply_edits(parse_edits(text))
     (ws.path / "log.txt").write_text("verification output\n")
     first = ws.checkpoint("Step 1", {"Tandem-Step": "1"}, res.changed_paths)

@@ -1,0 +1,264 @@
+"""End-to-end jobs on the simulated provider with scripted tapes: the happy path, a gate
+escalation, an escalation after failed verification, a budget pause then resume, a
+malformed edit repaired, a served-model mismatch, approvals and rollback. Real git
+repositories, real verification commands, the real graph and SQLite checkpointer."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD, TAPE_PATH
+from orchestrator.jobstore import JobRecord, load_job, new_job_id
+from orchestrator.runner import rollback_job, run_job
+from orchestrator.sim import SimConfig, SimServer
+from tests.graph.conftest import DEEP, FAST, quick_profiles, write_policy
+
+ONE_STEP_PLAN = (
+    '{"steps": [{"intent": "Add a slugify(text) helper to shop/text.py", '
+    '"files": ["shop/text.py"]}]}'
+)
+SLUGIFY_EDIT = """shop/text.py
+<<<<<<< SEARCH
+def normalize(text: str) -> str:
+=======
+def slugify(text: str) -> str:
+    return "-".join(text.lower().split())
+
+
+def normalize(text: str) -> str:
+>>>>>>> REPLACE
+"""
+PR_TEXT = '{"title": "Add slugify", "summary": "Adds a slugify helper."}'
+
+
+def _git(cwd: str | Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def _job(repo: Path, policy: Path, task: str = DEMO_TASK, **fields: Any) -> JobRecord:
+    job = JobRecord(job_id=new_job_id(), repo=str(repo), task=task, policy=str(policy),
+                    test_cmd=DEMO_TEST_CMD, **fields)
+    job.save()
+    return job
+
+
+def _run(job: JobRecord, resume_value: Any = None) -> JobRecord:
+    return asyncio.run(run_job(job, resume_value=resume_value))
+
+
+def _tape_sim(entries: list[dict[str, Any]]) -> SimServer:
+    return SimServer(SimConfig(models=quick_profiles(), tape=entries))
+
+
+def _base_tape(edit_entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [*edit_entries,
+            {"match": {"model": DEEP, "contains": "REPOSITORY FILES:"}, "text": ONE_STEP_PLAN},
+            {"match": {"model": FAST, "contains": "PR FOR TASK"}, "text": PR_TEXT}]
+
+
+def _receipts(job: JobRecord, **where: Any) -> list[Any]:
+    return [r for r in job.receipts if all(getattr(r, k) == v for k, v in where.items())]
+
+
+def test_happy_path_one_fast_step(tmp_path: Path, demo_repo: Path) -> None:
+    tape = _base_tape([{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT}])
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url)
+        job = _run(_job(demo_repo, policy, task="Add slugify"))
+    assert job.status == "done", job.error
+    assert [s["tier"] for s in job.steps] == ["fast"]
+    edits = _receipts(job, phase="edit", kind="model_call")
+    assert [(r.tier, r.served_model) for r in edits] == [("fast", FAST)]
+    assert edits[0].tokens_out > 0 and edits[0].cost_usd > 0
+    sha = job.steps[0]["checkpoint_sha"]
+    assert "def slugify" in _git(job.worktree, "show", f"{sha}:shop/text.py")
+    trailers = _git(job.worktree, "log", "-1", "--format=%(trailers)", sha)
+    assert f"Tandem-Served-Model: {FAST}" in trailers and "Tandem-Tier: fast" in trailers
+    assert Path(job.pr_result["bundle_dir"], "PR.md").exists()
+
+
+def test_demo_gate_escalation_and_failed_verification(tmp_path: Path, demo_repo: Path,
+                                                      demo_sim: SimServer) -> None:
+    policy = write_policy(tmp_path / "p.yaml", demo_sim.base_url)
+    job = _run(_job(demo_repo, policy))
+    assert job.status == "done", job.error
+    assert [s["tier"] for s in job.steps] == ["fast", "deep", "deep"]
+    gate = _receipts(job, phase="gate", step=2)[0]
+    assert gate.action == "escalate-redo" and gate.rule_id == "gate.sensitive-paths"
+    assert job.steps[1]["rule_id"] == "gate.sensitive-paths"
+    assert job.steps[2]["rule_id"] == "escalate.no-progress"
+    assert any("same verification failure" in e for e in job.steps[2]["escalations"])
+    # the failing fast attempts were discarded; only the deep fix was committed
+    fast_edits = _receipts(job, phase="edit", step=3, tier="fast")
+    assert len(fast_edits) == 2
+    assert "+ 50) // 100" in _git(job.worktree, "show", "HEAD:shop/pricing.py")
+    assert _git(job.worktree, "status", "--porcelain") == ""
+
+
+def _user_branches(repo: Path) -> list[str]:
+    refs = _git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads")
+    return [line for line in refs.splitlines() if not line.startswith("refs/heads/tandem/")]
+
+
+def test_user_repository_is_untouched(tmp_path: Path, demo_repo: Path,
+                                      demo_sim: SimServer) -> None:
+    (demo_repo / "notes.txt").write_text("user's uncommitted work\n")
+    (demo_repo / "README.md").write_text("# edited by the user\n")
+    _git(demo_repo, "add", "README.md")
+    before = ((demo_repo / ".git" / "index").read_bytes(),
+              (demo_repo / ".git" / "HEAD").read_bytes(), _git(demo_repo, "status", "--porcelain"),
+              _user_branches(demo_repo))
+    policy = write_policy(tmp_path / "p.yaml", demo_sim.base_url)
+    job = _run(_job(demo_repo, policy))
+    assert job.status == "done"
+    after = ((demo_repo / ".git" / "index").read_bytes(),
+             (demo_repo / ".git" / "HEAD").read_bytes(), _git(demo_repo, "status", "--porcelain"),
+             _user_branches(demo_repo))
+    assert after == before
+    # the job's own branch is the only ref added
+    assert job.branch and job.branch.startswith("tandem/")
+
+
+def test_budget_pause_then_resume_with_raised_budget(tmp_path: Path, demo_repo: Path,
+                                                     demo_sim: SimServer) -> None:
+    policy = write_policy(tmp_path / "p.yaml", demo_sim.base_url,
+                          budgets={"max_cost_usd": 0.0005})
+    job = _run(_job(demo_repo, policy))
+    assert job.status == "paused"
+    assert "budget" in (job.pause_reason or "") and "cost_usd" in (job.pause_reason or "")
+    calls_before = len(_receipts(job, kind="model_call"))
+    job.overrides = ["budgets.max_cost_usd=10"]
+    job = _run(job, resume_value={"note": None})
+    assert job.status == "done", job.error
+    assert len(job.steps) == 3
+    # the calls made before the pause were not repeated
+    plan_calls = _receipts(job, phase="plan", kind="model_call")
+    assert len(plan_calls) == 1 and calls_before >= 1
+
+
+def test_malformed_edit_is_repaired(tmp_path: Path, demo_repo: Path) -> None:
+    bad = SLUGIFY_EDIT.replace("def normalize(text: str) -> str:\n=", "def normalise(x):\n=")
+    tape = _base_tape([
+        {"match": {"model": FAST, "contains": ["STEP 1", "could not be applied"]},
+         "text": SLUGIFY_EDIT},
+        {"match": {"model": FAST, "contains": "STEP 1:"}, "text": bad},
+    ])
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url)
+        job = _run(_job(demo_repo, policy, task="Add slugify"))
+    assert job.status == "done", job.error
+    assert [s["tier"] for s in job.steps] == ["fast"]
+    assert len(_receipts(job, phase="edit", kind="model_call")) == 2
+    events = (Path(job.dir) / "events.jsonl").read_text()
+    assert "edit.rejected" in events and "Closest lines in shop/text.py" in events
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_served_model_mismatch(tmp_path: Path, demo_repo: Path, allowed: bool) -> None:
+    tape = _base_tape([{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT,
+                        "served_model": "gpt-4o-mini"}])
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url,
+                              fast_extra={"allow_served_model_mismatch": allowed})
+        job = _run(_job(demo_repo, policy, task="Add slugify"))
+    edit = _receipts(job, phase="edit", kind="model_call")[0]
+    assert (edit.requested_model, edit.served_model) == (FAST, "gpt-4o-mini")
+    if allowed:
+        assert job.status == "done"
+    else:
+        assert job.status == "paused"
+        assert "gpt-4o-mini" in (job.pause_reason or "")
+        assert job.steps == []
+
+
+def test_rollback_then_resume_redoes_later_steps(tmp_path: Path, demo_repo: Path,
+                                                 demo_sim: SimServer) -> None:
+    policy = write_policy(tmp_path / "p.yaml", demo_sim.base_url)
+    job = _run(_job(demo_repo, policy))
+    assert job.status == "done"
+    step1 = job.steps[0]["checkpoint_sha"]
+    sha = asyncio.run(rollback_job(job, 1))
+    assert sha == step1
+    assert _git(job.worktree, "rev-parse", "HEAD").strip() == step1
+    job = load_job(job.job_id)
+    assert job.status == "paused"
+    job = _run(job)
+    assert job.status == "done", job.error
+    steps = _git(job.worktree, "log", "--format=%(trailers:key=Tandem-Step,valueonly)",
+                 f"{job.base_sha}..HEAD").split()
+    assert steps == ["3", "2", "1"]
+    assert _git(job.worktree, "rev-parse", "HEAD~2").strip() == step1
+
+
+def _tandem_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a new process (same TANDEM_HOME): a restart between pause and answer."""
+    import os
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("answer", ["approve", "reject"])
+def test_approval_pause_survives_restart(tmp_path: Path, demo_repo: Path,
+                                         demo_sim: SimServer, answer: str) -> None:
+    policy = write_policy(tmp_path / "p.yaml", demo_sim.base_url,
+                          approvals={"security_sensitive": True})
+    job = _run(_job(demo_repo, policy))
+    assert job.status == "paused", job.error
+    assert (job.pause_reason or "").startswith("approval")
+    assert [s["step"] for s in job.steps] == [1]
+    # a plain resume is refused: the job waits for a human decision
+    refused = _tandem_cli("resume", job.job_id)
+    assert refused.returncode == 2 and "tandem approve" in refused.stderr
+    if answer == "approve":
+        out = _tandem_cli("approve", job.job_id, "--note", "reviewed", "--json")
+        assert out.returncode == 0, out.stderr
+        job = load_job(job.job_id)
+        assert job.status == "done"
+        assert [s["tier"] for s in job.steps] == ["fast", "deep", "deep"]
+        approvals = _receipts(job, phase="approval")
+        assert [(a.step, a.action) for a in approvals] == [(2, "proceed")]
+    else:
+        out = _tandem_cli("reject", job.job_id, "--reason", "needs a security review")
+        assert out.returncode == 1
+        job = load_job(job.job_id)
+        assert job.status == "cancelled"
+        assert "needs a security review" in (job.error or "")
+        assert [s["step"] for s in job.steps] == [1]
+        assert _git(job.worktree, "status", "--porcelain") == ""
+        assert "key_from_headers" not in _git(job.worktree, "show", "HEAD:shop/auth.py")
+
+
+def test_demo_cli_json_and_bundle_applies_with_git_am(tmp_path: Path) -> None:
+    """`tandem demo --json` (the README's first command), then `git am` of its bundle onto
+    the base branch of a fresh clone gives exactly the job branch's tree."""
+    import json
+    import os
+    import sys
+
+    env = {**os.environ, "TANDEM_HOME": str(tmp_path / "home")}
+    out = subprocess.run([sys.executable, "-m", "orchestrator", "demo", "--json", "--dir",
+                          str(tmp_path / "shop")], env=env, capture_output=True, text=True,
+                         timeout=180)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    tiers = {r["tier"] for r in summary["receipts"] if r["phase"] == "edit"}
+    assert tiers == {"fast", "deep"}
+    assert len(summary["escalations"]) >= 2
+    assert all(len(sha) == 40 for sha in summary["checkpoints"])
+    bundle = Path(summary["pr_bundle"])
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", str(tmp_path / "shop"), str(clone))
+    patches = sorted(str(p) for p in (bundle / "patches").glob("*.patch"))
+    assert len(patches) == 3
+    _git(clone, "-c", "user.name=t", "-c", "user.email=t@e", "am", "-q", *patches)
+    assert (_git(clone, "rev-parse", "HEAD^{tree}")
+            == _git(summary["worktree"], "rev-parse", "HEAD^{tree}"))
+    assert TAPE_PATH.exists()

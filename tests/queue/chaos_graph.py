@@ -1,0 +1,74 @@
+"""Job handler of the chaos test: a real multi-node LangGraph graph on the fenced Redis
+saver, where each node makes one git commit in the job's own repository.
+
+Like Tandem's runner, a node first resets the repository to the commit recorded in the
+graph state, so a step that crashed after committing (but before its checkpoint) is
+redone cleanly instead of applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import subprocess
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+from orchestrator.queue import JobContext, JobResult
+
+STEPS = 6
+STEP_SLEEP_S = 0.4
+
+
+class State(TypedDict, total=False):
+    sha: str
+    steps: Annotated[list[int], operator.add]
+
+
+def git(repo: str, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def commit_step(repo: str, job_id: str, n: int, sha: str) -> str:
+    git(repo, "reset", "-q", "--hard", sha)
+    Path(repo, f"step{n}.txt").write_text(f"{job_id} step {n}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"{job_id} step {n}")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def make_node(n: int, repo: str, job_id: str) -> Any:
+    async def node(state: State) -> State:
+        sha = await asyncio.to_thread(commit_step, repo, job_id, n, state["sha"])
+        await asyncio.sleep(STEP_SLEEP_S)
+        return {"sha": sha, "steps": [n]}
+
+    return node
+
+
+def build(repo: str, job_id: str) -> StateGraph:
+    graph = StateGraph(State)
+    prev = START
+    for n in range(1, STEPS + 1):
+        graph.add_node(f"step{n}", make_node(n, repo, job_id))
+        graph.add_edge(prev, f"step{n}")
+        prev = f"step{n}"
+    graph.add_edge(prev, END)
+    return graph
+
+
+async def handle(ctx: JobContext) -> JobResult:
+    repo = ctx.spec["repo"]
+    graph = build(repo, ctx.job_id).compile(checkpointer=ctx.checkpointer())
+    config: Any = {"configurable": {"thread_id": ctx.job_id}}
+    snap = await graph.aget_state(config)
+    inp: Any = None
+    if not snap.values:
+        inp = {"sha": await asyncio.to_thread(git, repo, "rev-parse", "HEAD"), "steps": []}
+    elif not snap.next:
+        return JobResult(output={"steps": snap.values["steps"]})
+    final = await graph.ainvoke(inp, config, durability="sync")
+    return JobResult(output={"steps": final["steps"], "sha": final["sha"]})
