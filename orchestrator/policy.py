@@ -128,6 +128,10 @@ class GateWhen(_Strict):
     linter: bool | None = Field(default=None, description="New security-linter findings.")
     linter_min_severity: Literal["low", "medium", "high"] = "medium"
     secrets: bool | None = Field(default=None, description="A secret in the added lines.")
+    task_text: list[str] = Field(
+        default_factory=list,
+        description="Regexes (case-insensitive) searched in the task text given to the gate.",
+    )
 
 
 class _Rule(_Strict):

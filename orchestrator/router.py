@@ -211,6 +211,7 @@ class GateFacts:
     scores: dict[str, float]
     secrets: list[dict[str, Any]]
     linter: list[LinterFinding] | None  # None: not run
+    task_text: str = ""
 
 
 def _secrets_in(parsed: ParsedDiff) -> list[dict[str, Any]]:
@@ -255,6 +256,9 @@ def _gate_match(policy: Policy, rule: GateRule, facts: GateFacts) -> dict[str, A
     if when.secrets:
         found = [f"{s['kind']}@{s['path']}:{s['line']}" for s in facts.secrets]
         checks.append({"secrets": found} if found else None)
+    if when.task_text:
+        words = _search_all(when.task_text, facts.task_text)
+        checks.append({"task_text": words} if words else None)
     got: dict[str, Any] = {}
     for features in checks:
         if features is None:
@@ -284,8 +288,8 @@ def gate_diff(
     """Post-edit decision on the diff a ``tier`` model produced.
 
     ``files`` (path -> new content) lets the linter see whole files; its findings count
-    only on lines the diff added. ``task_text`` is recorded, not matched: gate rules judge
-    the change itself.
+    only on lines the diff added. ``task_text`` (the step or task) is seen only by rules
+    with a ``task_text`` condition.
     """
     if tier not in policy.tiers:
         known = ", ".join(policy.tiers)
@@ -296,7 +300,7 @@ def gate_diff(
         r.enabled and r.when.linter for r in policy.gate_rules
     )
     facts = GateFacts(parsed, hits, scores, _secrets_in(parsed),
-                      lint_changes(parsed, files) if wants_linter else None)
+                      lint_changes(parsed, files) if wants_linter else None, task_text)
     matches = _gate_matches(policy, facts, tier)
     _with_approval(policy, matches)
     top = _deciding(matches, policy)

@@ -10,8 +10,9 @@ it. Reported per group (overall, per language, Python only, django only):
 
 Baselines: ``fast-only`` (the shipped policy), ``deep-only`` (every step on deep, so every
 item counts as escalated), ``file-count-only`` (escalate when two or more files changed);
-for baselines any escalation counts, whatever its reason. ``with-task-text`` adds the
-pre-edit routing of the item's task text and actual files to the gate. Items are also
+for baselines any escalation counts, whatever its reason. ``gate`` sees only the diff;
+``gate+task-text`` also gives the gate the item's task text; ``route+gate`` adds the
+pre-edit routing of the task text and the actual files to the diff-only gate. Items are also
 split by a hash of their id into ``tune`` and ``check`` halves so that rules tuned on one
 half can be checked on the other. Timings are medians in milliseconds on this machine.
 """
@@ -108,10 +109,12 @@ def evaluate(items: list[Item], verdict: Verdict) -> dict[str, Any]:
     return {g: _metrics(rows) for g, rows in sorted(grouped.items())}
 
 
-def _gate_verdict(policy: Policy, decisions: dict[str, Decision]) -> Verdict:
+def _gate_verdict(policy: Policy, decisions: dict[str, Decision], with_task: bool) -> Verdict:
     def verdict(item: Item) -> tuple[bool, bool]:
-        d = gate_diff(policy, item["diff"], tier="fast", run_linter=False)
-        decisions[str(item.get("item_id"))] = d
+        task = item.get("task_text", "") if with_task else ""
+        d = gate_diff(policy, item["diff"], tier="fast", task_text=task, run_linter=False)
+        if not with_task:
+            decisions[str(item.get("item_id"))] = d
         return d.security_escalation, d.escalated
 
     return verdict
@@ -213,8 +216,9 @@ def run(data: Path, policy_name: str, with_timing: bool = True) -> dict[str, Any
     policy = load_policy(policy_name, user_path=Path("/nonexistent"))
     decisions: dict[str, Decision] = {}
     result: dict[str, Any] = {"data": str(data), "policy": policy.name, "items": len(items)}
-    result["gate"] = evaluate(items, _gate_verdict(policy, decisions))
-    result["with-task-text"] = evaluate(items, _with_task_verdict(policy, decisions))
+    result["gate"] = evaluate(items, _gate_verdict(policy, decisions, with_task=False))
+    result["gate+task-text"] = evaluate(items, _gate_verdict(policy, decisions, with_task=True))
+    result["route+gate"] = evaluate(items, _with_task_verdict(policy, decisions))
     result["baselines"] = _baselines(items)
     result["false_escalations"] = false_escalations(items, decisions)
     if with_timing:
@@ -239,8 +243,8 @@ def cli(data: Path, policy_name: str, no_timing: bool, as_json: bool) -> None:
     if as_json:
         emit_json(result)
         return
-    for name, groups in [("gate", result["gate"]), ("with-task-text", result["with-task-text"]),
-                         *result["baselines"].items()]:
+    names = ("gate", "gate+task-text", "route+gate")
+    for name, groups in [*((n, result[n]) for n in names), *result["baselines"].items()]:
         click.echo(f"{name}:")
         for group, m in groups.items():
             click.echo(f"  {group:24} sec_recall={m['security_recall']} "

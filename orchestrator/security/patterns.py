@@ -2,12 +2,17 @@
 
 Each pattern is general knowledge about where vulnerabilities live (injection sinks, auth
 and session code, crypto, deserialisation, path handling, templating and escaping,
-permissions, redirects, ...), never a string taken from a particular project. A pattern
-matched on an added or removed line counts its full weight; on an unchanged context line
-of the same hunk it counts only when the change also adds a guard (a new check that
-rejects input), at half weight: "a check was added next to a sink" is how many security
-fixes look. A category counts once per diff (its strongest match), and the diff's score is
-the sum over categories.
+permissions, redirects, ...), never a string taken from a particular project.
+
+Weights: 1.0 for sinks and security APIs, 0.5 for medium signals (security vocabulary,
+prefix checks on paths/URLs, HTTP framing), 0.25 for weak ones common in ordinary code
+(regexes, size limits, rejection messages, and ``scan.py``'s "a check that rejects input
+was added"). A pattern matched on an added or removed line counts its full weight; on an
+unchanged context line of the same file it counts half, and only when the change adds a
+guard (a new condition that rejects input): "a check was added next to a sink" is how
+many security fixes look. A category counts once per diff (its strongest match); the
+diff's score is the sum over categories, compared with a gate rule's
+``min_pattern_score`` (0.5 in the default policy: one medium signal or two weak ones).
 """
 
 from __future__ import annotations
@@ -67,9 +72,10 @@ def _factor_word_boundary(rx: str) -> str:
 
 def _p(pid: str, category: str, langs: str, rx: str, weight: float = 1.0) -> Pattern:
     lower = pid.endswith("/i")
-    if lower:  # lower-case the pattern instead of asking the engine to ignore case (faster)
-        assert not re.search(r"\\[A-Z]", rx), pid  # \S, \W, ... would change meaning
+    if lower:  # matched against folded text (see scan._fold): lower case, camelCase split by "_"
+        assert not re.search(r"\\[A-Z]|(?<![\\])[a-z0-9][A-Z]", rx), pid  # write folded names
         rx = rx.lower()
+
     regex = re.compile(_factor_word_boundary(rx))
     return Pattern(pid.removesuffix("/i"), category, tuple(langs.split(",")), regex, weight, lower)
 
@@ -133,7 +139,7 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("any.auth/i", "auth", ANY,
        r"(?<![a-z])(authenticat\w*|authoriz\w*|unauthori[sz]ed|forbidden|permission\w*|perms?"
        r"|has_?perm\w*|is_?superuser|is_?staff|is_?admin|login_?required|require_?auth\w*"
-       r"|access_?control|privilege\w*|csrf\w*|xsrf|same_?site|httponly|set_?cookie|session_?id"
+       r"|access_?control|privilege\w*|csrf\w*|xsrf|same_?site|http_?only|set_?cookie|session_?id"
        r"|jwt|oauth\w*|saml|bearer|credential\w*|passw(or)?d\w*|api_?key|otp|mfa|2fa|acl|rbac"
        r"|roles?|is_?owner|owner_?id|ownership|scopes?|grants?|check_?access|can_?access"
        r"|is_?allowed|allowed_?(users?|groups?|roles?)|tenant\w*)(?![a-z])"),
@@ -184,16 +190,16 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("any.prefix-check/i", "containment", ANY,
        r"(path|url|uri|dir|directory|folder|root|base|host|hostname|origin|scheme|protocol|href"
        r"|dest|target|location|file|filename|name|key|prefix|domain|src)\w*(\(\))?\??\."
-       r"(startswith|endswith|hasprefix|hassuffix)\(|strings\.(hasprefix|hassuffix|trimprefix)\("
+       r"(starts_?with|ends_?with|has_?prefix|has_?suffix)\(|strings\.(has_?prefix|has_?suffix|trim_?prefix)\("
        r"\s*\w*(path|url|uri|dir|root|base|host|origin|name|file|target|dest)"
-       r"|(startswith|endswith)\([^)\n]*(['\"]/|['\"]\.\.|os\.sep|['\"]https?:|\.\.)", 0.5),
+       r"|(starts_?with|ends_?with)\([^)\n]*(['\"]/|['\"]\.\.|os\.sep|['\"]https?:|\.\.)", 0.5),
     _p("any.links", "path", ANY,
        r"(?i)\b(hard_?links?|sym_?links?|readlink|lstat|islink|isSymbolicLink|EvalSymlinks"
        r"|O_NOFOLLOW)\b"),
     # --- input rejected with a security-flavoured message --------------------------------------
     _p("any.reject-message/i", "validation", ANY,
-       r"(raise|throw|Errorf?|errors\.New|Error)\b.*['\"`][^'\"`\n]*\b(invalid|not allowed|disallowed"
-       r"|forbidden|illegal|malformed|unsafe|untrusted|denied|refus\w*|outside|escap\w*"
+       r"(raise|throw|Errorf?|errors\.New|Error)\b.*['\"`][^'\"`\n]*\b(invalid|not allowed"
+       r"|disallowed|forbidden|illegal|malformed|unsafe|untrusted|denied|refus\w*|outside|escap\w*"
        r"|too (long|large"
        r"|many|deep|big))\b", 0.25),
     # --- HTTP parsing: headers, framing, upgrades ---------------------------------------------
@@ -207,8 +213,8 @@ PATTERNS: tuple[Pattern, ...] = (
        r"|\bO_CREAT|\bos\.FileMode\(|\bstat\.S_I\w+"),
     # --- denial of service: unbounded input, regexes ---------------------------------------
     _p("any.limits/i", "resource-limits", ANY,
-       r"\bmax_?(size|length|len|bytes|depth|body|request|upload|field|header)\w*|\bLimitReader\b"
-       r"|\bMaxBytesReader\b|\bbody_?limit|\brecursion_?limit|\bReDoS\b", 0.25),
+       r"\bmax_?(size|length|len|bytes|depth|body|request|upload|field|header)\w*|\blimit_reader\b"
+       r"|\bmax_bytes_reader\b|\bbody_?limit|\brecursion_?limit|\bre_?do_?s\b", 0.25),
     # --- privilege: running as root, account state ------------------------------------------
     _p("any.privilege/i", "auth", ANY,
        r"\b(e?uid|getuid\(\)|geteuid\(\))\s*[!=]=\s*0\b|\bis_?root\b|\bsudo\b|\bsetuid\b|\bdrop_?priv"
@@ -226,10 +232,11 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("js.ip", "ssrf", "javascript", r"\bipaddr\b|\bnet\.isIP\w*\(|\bdns\.lookup\("),
     _p("any.ssrf/i", "ssrf", ANY,
        r"\bssrf\b|\bprivate_?ip|\bis_private\b|\bloopback|\b169\.254\.|\blink-?local"
-       r"|\bIsPrivate\(", 1.0),
+       r"", 1.0),
     # --- vocabulary in code or comments -------------------------------------------------
     _p("any.security-words/i", "security-words", ANY,
-       r"(?<![a-z])(not safe|not allowed|security|vulnerab\w*|malicious|attacker|untrusted|injection|traversal|exploit\w*"
+       r"(?<![a-z])(not safe|not allowed|security|vulnerab\w*|malicious|attacker|untrusted"
+       r"|injection|traversal|exploit\w*"
        r"|unsafe|insecure|sanitiz\w*|whitelist|allowlist|blocklist|blacklist)(?![a-z])", 0.5),
 )
 

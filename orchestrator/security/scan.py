@@ -14,6 +14,7 @@ _DOC_SUFFIXES = frozenset({".md", ".rst", ".txt", ".po", ".pot", ".csv", ".svg",
 _CONTEXT_FACTOR = 0.5
 _GUARD_WINDOW_LINES = 3
 GUARD_WEIGHT = 0.25
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ def has_guard(change: FileChange) -> bool:
     return False
 
 
+def _fold(text: str) -> str:
+    """Lower-cased, with camelCase split by "_": ``checkPermission`` -> ``check_permission``."""
+    return _CAMEL.sub("_", text).lower()
+
+
 def _first_line(pattern: re.Pattern[str], block: str, starts: list[int]) -> int | None:
     """Index of the first line of ``block`` (lines joined by newlines) that matches."""
     m = pattern.search(block)
@@ -55,17 +61,17 @@ def _file_hits(change: FileChange) -> list[PatternHit]:
     if PurePosixPath(change.path).suffix.lower() in _DOC_SUFFIXES:
         return []
     language = change.language
-    added, added_starts = _block([text for _n, text in change.added])
+    lines = [text for _n, text in change.added]
     removed = "\n".join(change.removed)
     context = "\n".join(change.context) if has_guard(change) else ""
-    lowered = {False: (added, removed, context),
-               True: (added.lower(), removed.lower(), context.lower())}
+    texts = {False: (*_block(lines), removed, context),
+             True: (*_block([_fold(t) for t in lines]), _fold(removed), _fold(context))}
     hits: list[PatternHit] = []
     for p in PATTERNS:
         if not languages_match(p, language):
             continue
-        p_added, p_removed, p_context = lowered[p.lower]
-        index = _first_line(p.regex, p_added, added_starts) if added else None
+        p_added, starts, p_removed, p_context = texts[p.lower]
+        index = _first_line(p.regex, p_added, starts) if p_added else None
         if index is not None:
             lineno = change.added[index][0]
             hits.append(PatternHit(p.id, p.category, change.path, "added", lineno, p.weight))

@@ -62,15 +62,14 @@ def _run_and_kill(env: dict[str, str], args: list[str], home: Path, at: int,
                 proc.send_signal(signal.SIGKILL)
                 break
         time.sleep(0.002)
-    proc.wait(timeout=30)
-    if proc.stdout:
-        proc.stdout.close()
-    if proc.stderr:
-        proc.stderr.close()
+    _, err = proc.communicate(timeout=30)
+    if job_id is None:
+        raise AssertionError(f"the job did not start (exit {proc.returncode}): {err.decode()}")
     return job_id, count
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_kill_minus_nine_anywhere_then_resume(tmp_path: Path, demo_sim) -> None:
     policy = write_policy(tmp_path / "policy.yaml", demo_sim.base_url)
     checked = 0
@@ -108,5 +107,7 @@ def test_kill_minus_nine_anywhere_then_resume(tmp_path: Path, demo_sim) -> None:
         assert _git(worktree, "status", "--porcelain") == ""
         assert _git(worktree, "rev-parse", "HEAD").strip() == summary["head_sha"]
         checked += 1
+        print(f"kill point {at}+{delay_s}s after {seen} events: resumed, "
+              f"{len(after)} events after the kill")
     assert checked >= 20, f"only {checked} kill points landed before the job ended"
     assert completed_before_kill < len(KILL_POINTS)

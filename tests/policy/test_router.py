@@ -150,3 +150,20 @@ def test_diff_parser_tracks_new_line_numbers() -> None:
     assert parsed.files[0].added == [(11, "c"), (12, "d")]
     assert parsed.files[1].deleted and parsed.files[1].language == "go"
     assert parsed.lines_changed == 4
+
+
+def test_task_text_condition_needs_both_vocabulary_and_code(default: Policy) -> None:
+    diff = "--- a/m.py\n+++ b/m.py\n@@ -1 +1,3 @@\n x = 1\n+if size > LIMIT:\n+    raise E()\n"
+    plain = gate_diff(default, diff, tier="fast", run_linter=False)
+    assert not plain.security_escalation  # one weak signal alone
+    vuln = gate_diff(default, diff, tier="fast", run_linter=False,
+                     task_text="Denial of service: attackers can send huge bodies")
+    assert vuln.rule_id == "gate.security-task"
+    match = next(m for m in vuln.rules if m.id == "gate.security-task")
+    assert "attackers" in match.features["task_text"]
+
+
+def test_identifier_aware_auth_pattern(default: Policy) -> None:
+    diff = "--- a/s.js\n+++ b/s.js\n@@ -1 +1,2 @@\n x\n+if (!user.checkPermission(doc)) deny();\n"
+    decision = gate_diff(default, diff, tier="fast", run_linter=False)
+    assert "auth" in decision.features["pattern_scores"]

@@ -1,0 +1,26 @@
+"""`tandem bench transport` runs end to end (tiny sizes) and reports every figure."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from orchestrator.bench.transport import cli
+
+
+def test_bench_transport_json_has_every_figure() -> None:
+    result = CliRunner().invoke(
+        cli, ["--json", "--requests", "3", "--tokens", "50", "--repeats", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    for key in ("ws_rtt_overhead_ms", "http_new_conn_rtt_overhead_ms",
+                "http_pooled_rtt_overhead_ms", "ours_cpu_us_per_token",
+                "openai_sdk_cpu_us_per_token", "ws_over_http_new_conn", "ws_over_http_pooled",
+                "ours_over_openai_sdk_cpu"):
+        assert isinstance(data[key], float) and data[key] > 0, key
+    assert data["stream_tokens"] == 50
+    assert set(data["targets_met"]) == {
+        "ws_rtt <= 0.2 x http_new_conn", "ws_rtt <= 0.5 x http_pooled",
+        "ours_cpu <= 1/3 x openai_sdk"}
