@@ -51,7 +51,9 @@ def parse_json_model(text: str, model: type[T]) -> T:
     try:
         return model.model_validate(json.loads(candidate))
     except (json.JSONDecodeError, ValidationError) as exc:
-        raise StructuredOutputError(f"the answer is not valid {model.__name__} JSON: {exc}") from exc
+        raise StructuredOutputError(
+            f"the answer is not valid {model.__name__} JSON: {exc}"
+        ) from exc
 
 
 async def call_structured(

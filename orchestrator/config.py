@@ -8,7 +8,6 @@ prefix, e.g. ``TANDEM_HOME=/srv/tandem`` or ``TANDEM_REDIS_URL=redis://localhost
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -56,10 +55,28 @@ class Settings(BaseSettings):
         return self.home / "state.sqlite"
 
 
-@lru_cache(maxsize=1)
+_current: Settings | None = None
+
+
 def get_settings() -> Settings:
-    """The settings of this process (read once)."""
-    return Settings()
+    """The settings of this process (read from the environment once)."""
+    global _current
+    if _current is None:
+        _current = Settings()
+    return _current
+
+
+def reset_settings() -> None:
+    """Forget the settings: the next ``get_settings()`` reads the environment again."""
+    global _current
+    _current = None
+
+
+def use_settings(**changes: object) -> Settings:
+    """Replace this process's settings with a copy changed as given (benchmarks)."""
+    global _current
+    _current = get_settings().model_copy(update=changes)
+    return _current
 
 
 def secret(env_name: str) -> str | None:

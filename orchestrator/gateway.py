@@ -9,9 +9,9 @@ Agents see it as ``agents.base.ModelCaller``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 from agents.base import Turn
 from orchestrator import budget
@@ -170,7 +170,8 @@ class ModelGateway:
         tokens = 0
         self.in_flight = client
         try:
-            async with aclosing(client.stream(request)) as stream:
+            stream = cast(AsyncGenerator[Any, None], client.stream(request))
+            async with aclosing(stream):
                 async for event in stream:
                     if isinstance(event, TextDelta):
                         chunks.append(event.text)

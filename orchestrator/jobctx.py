@@ -61,9 +61,6 @@ class JobRuntime:
             raise UnsafePath(f"{rel!r} is outside the job worktree")
         return target
 
-    def exists(self, rel: str) -> bool:
-        return self._inside(rel).is_file()
-
     def read_text(self, rel: str, *, max_chars: int | None) -> str | None:
         """A worktree file's text (None if absent); refuses paths outside the worktree."""
         path = self._inside(rel)
@@ -101,8 +98,9 @@ class JobRuntime:
             self.events.emit("checkpoint.adopted", step=step_no, sha=head)
             return head
         info = self.ws.checkpoint(message, trailers, scan=True, allow_empty=True)
-        self.events.emit("checkpoint", step=step_no, sha=info.sha,
-                         skipped=[str(s) for s in info.skipped])
+        self.events.emit("checkpoint", step=step_no, sha=info.sha, skipped=list(info.skipped),
+                         warnings=list(info.warnings), scan_ms=round(info.scan_s * 1000, 1),
+                         commit_ms=round(info.commit_s * 1000, 1))
         return info.sha
 
     def sync_worktree(self, state: JobState) -> None:

@@ -79,6 +79,11 @@ def _jsonable(features: dict[str, Any]) -> dict[str, Any]:
     return {k: (sorted(v) if isinstance(v, set) else v) for k, v in features.items()}
 
 
+def _at_top(state: JobState, rt: JobRuntime) -> bool:
+    """Is the step already on the tier escalations go to (nothing left to escalate to)?"""
+    return state["tier"] == rt.policy.review_tier
+
+
 def _current(state: JobState) -> tuple[int, dict[str, Any]]:
     idx = state.get("step_index", 0)
     return idx + 1, state["plan"][idx]
@@ -173,8 +178,8 @@ async def edit(state: JobState, rt: JobRuntime) -> Update:
 @step_node
 async def gate(state: JobState, rt: JobRuntime) -> Update:
     diff = rt.ws.diff(state["checkpoint_sha"])
-    files = {p: rt.read_text(p, max_chars=None) for p in rt.ws.changed_paths(
-        state["checkpoint_sha"]) if p.endswith(".py") and rt.exists(p)}
+    files = {p: text for p in rt.ws.changed_paths(state["checkpoint_sha"]) if p.endswith(".py")
+             and (text := rt.read_text(p, max_chars=None)) is not None}
     decision = gate_diff(rt.policy, diff, tier=state["tier"], task_text=state["task"],
                          files=files)
     _decision_receipt(rt, state, "gate", decision)
@@ -183,11 +188,11 @@ async def gate(state: JobState, rt: JobRuntime) -> Update:
     if action == "block":
         note = "Your edit was blocked and discarded: " + "; ".join(reasons)
         return _failed_attempt(state, rt, f"gate blocked: {'; '.join(reasons)}", note)
-    deep = state["tier"] != rt.policy.default_tier
+    at_top = _at_top(state, rt)
     wants_other_tier = decision.tier != state["tier"]
-    if action in ("escalate-redo", "require-approval") and not deep and wants_other_tier:
+    if action in ("escalate-redo", "require-approval") and not at_top and wants_other_tier:
         raise Escalate("; ".join(reasons), rule_id=decision.rule_id)
-    if action == "escalate-review" and not deep:
+    if action == "escalate-review" and not at_top:
         return {"next": "review", "gate_action": action, "gate_reasons": reasons}
     update: Update = {"next": "verify", "gate_action": action, "gate_reasons": reasons}
     if action == "require-approval":
@@ -251,8 +256,7 @@ def _failed_attempt(
     update = _reset(state, rt)
     update["observation"] = note
     update["signatures"] = [*state.get("signatures", []), *([signature] if signature else [])]
-    deep = state["tier"] != rt.policy.default_tier
-    if not deep:
+    if not _at_top(state, rt):
         failures = state.get("tier_failures", 0) + 1
         update["tier_failures"] = failures
         if escalate_now or failures > rt.policy.retries.same_tier_verify:
@@ -336,25 +340,23 @@ async def checkpoint(state: JobState, rt: JobRuntime) -> Update:
         "escalations": list(state.get("escalations", [])),
         "verification": list(state.get("verification", [])),
     }
-    trailers = {
-        "Tandem-Job": rt.job.job_id, "Tandem-Step": str(step_no), "Tandem-Tier": state["tier"],
-        "Tandem-Requested-Model": last.requested_model or "" if last else "",
-        "Tandem-Served-Model": (last.served_model or "") if last else "",
-        "Tandem-Rule": state.get("route_rule") or "",
-        "Tandem-Tokens": f"in={record['tokens_in']} out={record['tokens_out']}",
-        "Tandem-Cost-USD": f"{record['cost_usd']:.6f}",
-    }
-    if state.get("escalations"):
-        trailers["Tandem-Escalation"] = " | ".join(state["escalations"])[:500]
-    sha = rt.adopt_or_commit(state["checkpoint_sha"], step_no,
-                             f"{rt.policy.checkpoint.message_prefix} step {step_no}: "
-                             f"{step['intent']}"[:200], trailers)
-    record["checkpoint_sha"] = sha
-    rt.events.receipt(Receipt(
+    receipt = Receipt(
         job_id=rt.job.job_id, step=step_no, phase="checkpoint", kind="decision",
         tier=state["tier"], rule_id=state.get("route_rule"), action="proceed",
-        checkpoint_sha=sha, reasons=list(state.get("escalations", [])),
-    ))
+        requested_model=last.requested_model if last else None,
+        served_model=last.served_model if last else None,
+        tokens_in=record["tokens_in"], tokens_out=record["tokens_out"],
+        tokens_cached=sum(r.tokens_cached for r in receipts), cost_usd=record["cost_usd"],
+        reasons=list(state.get("escalations", [])),
+    )
+    trailers = {"Tandem-Job": rt.job.job_id, **receipt.trailers()}
+    if state.get("escalations"):
+        # One line: a line break inside a value would end git's trailer block.
+        trailers["Tandem-Escalation"] = " ".join(" | ".join(state["escalations"]).split())[:500]
+    subject = f"{rt.policy.checkpoint.message_prefix} step {step_no}: {step['intent']}"
+    sha = rt.adopt_or_commit(state["checkpoint_sha"], step_no, subject[:200], trailers)
+    record["checkpoint_sha"] = sha
+    rt.events.receipt(receipt.model_copy(update={"checkpoint_sha": sha}))
     done = [*state.get("steps_done", []), record]
     last_step = state.get("step_index", 0) + 1 >= len(state["plan"])
     return {"checkpoint_sha": sha, "pending_edits": [], "steps_done": done,

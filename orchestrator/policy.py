@@ -207,8 +207,6 @@ class Gate(_Strict):
     """Settings of the post-edit gate shared by its rules."""
 
     linter: bool = Field(default=True, description="Run bandit on changed Python files.")
-    linter_timeout_s: float = Field(default=30.0, gt=0)
-    block_secrets: bool = Field(default=True, description="Always true in effect.")
 
 
 class Policy(_Strict):

@@ -278,6 +278,15 @@ def _policy_file(target: str, referrer: str | None) -> Path:
     raise PolicyError(f"no such policy file or built-in name (built-ins: {names})", file=target)
 
 
+def _no_extends(layer: Layer) -> Layer:
+    """User and repository layers apply over the chosen policy; they cannot pick another."""
+    if "extends" in layer.data:
+        raise PolicyError("`extends` is only read in the policy chosen with --policy or "
+                          "TANDEM_POLICY", file=layer.source, line=layer.lines.get(("extends",)),
+                          field="extends")
+    return layer
+
+
 def load_layers(
     name_or_path: str | None = None,
     *,
@@ -292,15 +301,14 @@ def load_layers(
     layers = file_layers(name_or_path or settings.policy or "default")
     user_file = user_path if user_path is not None else settings.user_policy_path
     if user_file.is_file():
-        layers.append(read_layer(user_file))
+        layers.append(_no_extends(read_layer(user_file)))
     data: dict[str, Any] = {}
     for layer in layers:
         data = merge(data, layer.data)
     repo_file = repo / ".tandem" / "policy.yaml" if repo is not None else None
     if repo_file is not None and repo_file.is_file():
         trusted = validate(data, layers)
-        repo_layer = read_layer(repo_file)
-        repo_layer.data.pop("extends", None)
+        repo_layer = _no_extends(read_layer(repo_file))
         layers.append(repo_layer)
         data = merge(data, repo_layer.data)
         check_tighten_only(trusted, validate(data, layers), repo_layer)

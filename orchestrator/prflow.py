@@ -54,7 +54,8 @@ async def deliver_job_pr(
         return {"kind": "none"}
     content = render_pr(
         rt.job.job_id, state["task"], rt.policy.pr.title_prefix + title, summary,
-        [s["intent"] for s in state["plan"]], step_summaries(list(state.get("steps_done", []))),
+        [s["intent"] for s in state["plan"]],
+        step_summaries([dict(s) for s in state.get("steps_done", [])]),
         rt.events_receipts(), budget_report(rt, state),
     )
     result = await deliver(rt.ws.path, rt.ws.branch, state["base_sha"], content,

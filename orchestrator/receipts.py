@@ -54,6 +54,8 @@ class Receipt(BaseModel):
             out["Tandem-Served-Model"] = self.served_model
         if self.rule_id:
             out["Tandem-Rule"] = self.rule_id
-        out["Tandem-Tokens"] = f"in={self.tokens_in} out={self.tokens_out} cached={self.tokens_cached}"
+        out["Tandem-Tokens"] = (
+            f"in={self.tokens_in} out={self.tokens_out} cached={self.tokens_cached}"
+        )
         out["Tandem-Cost-USD"] = f"{self.cost_usd:.6f}"
         return out

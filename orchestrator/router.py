@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from orchestrator.config import secret_values
 from orchestrator.errors import ConfigError
 from orchestrator.policy import (
     SECURITY_CATEGORIES,
@@ -214,11 +215,18 @@ class GateFacts:
     task_text: str = ""
 
 
-def _secrets_in(parsed: ParsedDiff) -> list[dict[str, Any]]:
+def _key_values(policy: Policy) -> list[str]:
+    """Values of the API keys the policy's tiers use: they must never appear in a diff."""
+    names = sorted({m.api_key_env for t in policy.tiers.values() for m in t.candidates()
+                    if m.api_key_env})
+    return secret_values(names)
+
+
+def _secrets_in(parsed: ParsedDiff, known_values: list[str]) -> list[dict[str, Any]]:
     out = []
     for change in parsed.files:
         lines = [n for n, _t in change.added]
-        for f in find_secrets(change.added_text):
+        for f in find_secrets(change.added_text, known_values):
             out.append({"path": change.path, "line": lines[f.line - 1], "kind": f.kind,
                         "excerpt": f.excerpt})
     return out
@@ -299,7 +307,7 @@ def gate_diff(
     wants_linter = run_linter and policy.gate.linter and any(
         r.enabled and r.when.linter for r in policy.gate_rules
     )
-    facts = GateFacts(parsed, hits, scores, _secrets_in(parsed),
+    facts = GateFacts(parsed, hits, scores, _secrets_in(parsed, _key_values(policy)),
                       lint_changes(parsed, files) if wants_linter else None, task_text)
     matches = _gate_matches(policy, facts, tier)
     _with_approval(policy, matches)

@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langgraph.types import Command
 
@@ -24,6 +24,7 @@ from orchestrator.graph import build_graph
 from orchestrator.jobctx import JobRuntime, known_secret_names
 from orchestrator.jobstore import JobRecord
 from orchestrator.policy import Policy, load_policy
+from orchestrator.state import JobState
 from orchestrator.verify import CommandSpec
 from orchestrator.workspace import Workspace
 
@@ -37,6 +38,14 @@ def slugify(text: str, max_len: int = 30) -> str:
 
 def job_policy(job: JobRecord) -> Policy:
     return load_policy(job.policy, repo=Path(job.repo), overrides=job.overrides)
+
+
+def open_workspace(job: JobRecord, policy: Policy) -> Workspace:
+    """The job's worktree (created on first use, found again on resume)."""
+    return Workspace.open_or_create(
+        Path(job.repo), job.job_id, slugify(job.task), base_ref=job.base_ref,
+        home=get_settings().home, max_file_bytes=policy.checkpoint.max_file_bytes,
+    )
 
 
 def _verify_specs(job: JobRecord, policy: Policy) -> list[CommandSpec]:
@@ -69,10 +78,10 @@ async def checkpointer() -> AsyncIterator[Any]:
     """The graph store: Redis when configured, else SQLite under the Tandem home."""
     settings = get_settings()
     if settings.redis_url:
-        from orchestrator.store import open_async_saver
+        from orchestrator.store.redis_saver import AsyncRedisSaver
 
-        async with open_async_saver(settings.redis_url) as saver:
-            yield saver
+        async with AsyncRedisSaver(settings.redis_url) as redis_saver:
+            yield redis_saver
         return
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -94,12 +103,10 @@ async def run_job(
 ) -> JobRecord:
     """Run (or resume) ``job`` until it finishes or pauses; returns the updated record."""
     policy = job_policy(job)
-    settings = get_settings()
     job.status = "running"
     job.pause_reason = None
     job.save()
-    ws = Workspace.open_or_create(Path(job.repo), job.job_id, slugify(job.task),
-                                  base_ref=job.base_ref, home=settings.home)
+    ws = open_workspace(job, policy)
     job.worktree, job.branch, job.base_sha = str(ws.path), ws.branch, ws.base_sha
     events = EventLog(job.events_path, job.job_id, known_secrets=_secret_values(policy))
     for listener in listeners:
@@ -133,16 +140,17 @@ async def _invoke(job: JobRecord, rt: JobRuntime, store: Any, resume_value: Any)
         inp: Any = {"job_id": job.job_id, "task": job.task, "usage": new_usage(),
                     "status": "running"}
         rt.events.emit("job.start", task=job.task, policy=rt.policy.name)
-    elif not snap.next:
+    elif not snap.tasks:  # finished (`next` alone hides tasks whose writes were saved)
         _record(job, snap)
         return
     else:
-        rt.sync_worktree(snap.values)
+        rt.sync_worktree(cast(JobState, snap.values))
         inp = Command(resume=resume_value) if snap.interrupts else None
-        rt.events.emit("job.resume", node=list(snap.next), resume=resume_value)
+        rt.events.emit("job.resume", node=[t.name for t in snap.tasks], resume=resume_value)
     job.resume_checkpoint_id = None
     try:
-        await graph.ainvoke(inp, config, context=rt, durability="sync")  # type: ignore[arg-type]
+        await graph.ainvoke(inp, config, context=rt,  # type: ignore[call-overload]
+                            durability="sync")
     except Exception as exc:
         job.status = "failed"
         job.error = f"{type(exc).__name__}: {exc}"
@@ -165,7 +173,7 @@ def _record(job: JobRecord, snap: Any) -> None:
         job.status = "paused"
         job.pause_reason = (f"{payload.get('kind')}: {payload.get('reason')}"
                             if isinstance(payload, dict) else str(payload))
-    elif snap.next:
+    elif snap.tasks:
         job.status = "paused"
         job.pause_reason = "interrupted"
     else:
@@ -190,8 +198,7 @@ async def rollback_job(job: JobRecord, step: int) -> str:
     """Restore the worktree and the graph to just after step ``step``; returns the sha."""
     if not job.worktree:
         raise ConfigError(f"job {job.job_id} has no worktree yet")
-    ws = Workspace.open_or_create(Path(job.repo), job.job_id, slugify(job.task),
-                                  base_ref=job.base_ref, home=get_settings().home)
+    ws = open_workspace(job, job_policy(job))
     sha = ws.rollback(step)
     async with checkpointer() as store:
         job.resume_checkpoint_id = await history_config_for_step(job, step, store)

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures for whole jobs (demo repository, simulator with the demo tape) shared by areas.
+pytest_plugins = ["tests.fixtures_jobs"]
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
@@ -56,9 +59,9 @@ def _tandem_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     """Each test gets its own Tandem home, never the user's ~/.tandem."""
     home = tmp_path_factory.mktemp("tandem-home")
     monkeypatch.setenv("TANDEM_HOME", str(home))
-    from orchestrator.config import get_settings
+    from orchestrator.config import reset_settings
 
-    get_settings.cache_clear()
+    reset_settings()
     return home
 
 

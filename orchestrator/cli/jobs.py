@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import sys
@@ -178,10 +179,32 @@ def rollback(job_id: str, step: int, json_out: bool) -> None:
                    f"continue with `tandem resume {job.job_id}`")
 
 
+redis_option = click.option(
+    "--redis-url", metavar="URL",
+    help="Read the shared queue in Redis instead of this machine's job records "
+    "(default: TANDEM_REDIS_URL when set).",
+)
+
+
+def _redis_url(redis_url: str | None) -> str | None:
+    return redis_url or get_settings().redis_url
+
+
 @click.command()
 @click.option("--json", "json_out", is_flag=True)
-def jobs(json_out: bool) -> None:
-    """List jobs, newest first."""
+@redis_option
+def jobs(json_out: bool, redis_url: str | None) -> None:
+    """List jobs, newest first (this machine's, or the shared queue's with Redis)."""
+    if _redis_url(redis_url):
+        from orchestrator.cli.queue import run_with_queue
+
+        queued = run_with_queue(_redis_url(redis_url), "tandem", lambda q: q.list_jobs())
+        if json_out:
+            emit_json(queued)
+        for entry in [] if json_out else queued:
+            task = entry.get("spec", {}).get("task", "")
+            click.echo(f"{entry['id']}  {entry['state']:<9} {task[:60]}")
+        return
     records = list_jobs()
     if json_out:
         emit_json([{"job_id": j.job_id, "status": j.status, "task": j.task, "repo": j.repo,
@@ -198,8 +221,13 @@ def jobs(json_out: bool) -> None:
 @click.argument("job_id")
 @click.option("--json", "json_out", is_flag=True)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing events until the job ends.")
-def show(job_id: str, json_out: bool, follow: bool) -> None:
-    """Show a job: plan, receipts, checkpoints and cost (or follow its events live)."""
+@redis_option
+def show(job_id: str, json_out: bool, follow: bool, redis_url: str | None) -> None:
+    """Show a job: plan, receipts, checkpoints and cost (or follow its events live,
+    from any machine when the job runs on the shared Redis queue)."""
+    if _redis_url(redis_url):
+        _show_queued(job_id, _redis_url(redis_url), json_out=json_out, follow=follow)
+        return
     job = load_job(job_id)
     if follow:
         from orchestrator.cli.progress import follow_events
@@ -212,3 +240,30 @@ def show(job_id: str, json_out: bool, follow: bool) -> None:
         emit_json(out)
         return
     receipts_table(job)
+
+
+def _show_queued(job_id: str, redis_url: str | None, *, json_out: bool, follow: bool) -> None:
+    from orchestrator.cli.progress import Progress
+    from orchestrator.cli.queue import run_with_queue
+    from orchestrator.queue import JobQueue
+
+    if not follow:
+        status = run_with_queue(redis_url, "tandem", lambda q: q.status(job_id))
+        if json_out:
+            emit_json(status)
+        else:
+            for key, value in status.items():
+                click.echo(f"{key}: {value}")
+        return
+    progress = Progress()
+
+    async def tail(queue: JobQueue) -> None:
+        async for event in queue.follow(job_id):
+            if json_out:
+                click.echo(json.dumps(event, default=str))
+            else:
+                progress.on_event(event)
+                if event.get("type") == "job.finished":
+                    click.echo(f"job {job_id} finished: {event.get('state')}")
+
+    run_with_queue(redis_url, "tandem", tail)

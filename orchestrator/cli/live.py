@@ -12,8 +12,9 @@ from orchestrator.jobstore import JobRecord, load_job
 def _waiting(job_id: str) -> JobRecord:
     job = load_job(job_id)
     if job.status != "paused" or not (job.pause_reason or "").startswith("approval"):
+        why = f": {job.pause_reason}" if job.pause_reason else ""
         raise ConfigError(f"job {job.job_id} is not waiting for approval "
-                          f"(status {job.status}{': ' + job.pause_reason if job.pause_reason else ''})")
+                          f"(status {job.status}{why})")
     return job
 
 

@@ -53,7 +53,7 @@ def check(file: str, repo: Path | None, overrides: tuple[str, ...], as_json: boo
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Write to this file instead of stdout.")
 def schema(as_json: bool, output: Path | None) -> None:
-    """Export the policy JSON Schema, e.g. for editor completion of .tandem/policy.yaml."""
+    """Export the policy JSON Schema (editor completion and checks for policy files)."""
     text = json.dumps(policy_json_schema(), indent=2)
     if output is None:
         click.echo(text)
@@ -82,11 +82,13 @@ def _print_decision(title: str, decision: Decision) -> None:
               help="Policy name or file.")
 @click.option("--diff", "diff_path", type=click.Path(path_type=Path, dir_okay=False),
               required=True, help="Unified diff to judge (e.g. from `git diff`).")
-@click.option("--task", "task_text", default="", help="Step or task text, for pre-edit rules.")
+@click.option("--task", "task_text", default="",
+              help="Step or task text (pre-edit rules; gate rules with a task_text condition).")
 @click.option("--tier", default=None, help="Tier that produced the diff (default: the fast one).")
 @click.option("--repo", type=click.Path(path_type=Path, file_okay=False),
               help="Apply this repository's .tandem/policy.yaml.")
-@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a setting, e.g. -s gate_rules.gate.linter.action=block.")
 @click.option("--no-linter", is_flag=True, help="Skip bandit on changed Python files.")
 @click.option("--json", "as_json", is_flag=True, help="Print both decisions as JSON.")
 def explain(policy_name: str, diff_path: Path, task_text: str, tier: str | None,

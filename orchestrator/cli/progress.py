@@ -50,7 +50,8 @@ def describe(event: dict[str, Any]) -> str | None:
         return f"[bold]plan[/]: {len(steps)} steps" + "".join(
             f"\n  {i}. {s['intent']}" for i, s in enumerate(steps, 1))
     if t == "step.start":
-        return f"[bold]step {step}[/] → {event.get('tier')} ({event.get('rule')}): {event.get('intent')}"
+        return (f"[bold]step {step}[/] → {event.get('tier')} ({event.get('rule')}): "
+                f"{event.get('intent')}")
     if t == "model.progress":
         return f"  … {event.get('tier')} {event.get('model')}: {event.get('tokens')} tokens"
     if t == "receipt":
@@ -66,6 +67,8 @@ def describe(event: dict[str, Any]) -> str | None:
         return f"  [yellow]edit rejected[/]: {str(event.get('error'))[:160]}"
     if t in ("job.paused", "job.failed"):
         return f"[red]{t}[/]: {event.get('reason') or event.get('error')}"
+    if t == "checkpoint" and event.get("warnings"):
+        return "  [yellow]checkpoint warnings[/]: " + "; ".join(event["warnings"])[:300]
     if t == "pr":
         where = event.get("bundle_dir") or event.get("url") or event.get("kind")
         return f"[bold]pull request[/]: {where}"
@@ -79,7 +82,8 @@ def _describe_receipt(r: dict[str, Any]) -> str | None:
         return (f"  {r['phase']}: {r.get('tier')} {r.get('served_model')} "
                 f"{r.get('tokens_out')} tokens{speed}")
     if r["phase"] == "gate":
-        return f"  gate: {r.get('action')} ({r.get('rule_id')}) {'; '.join(r.get('reasons', []))[:160]}"
+        reasons = "; ".join(r.get("reasons", []))[:160]
+        return f"  gate: {r.get('action')} ({r.get('rule_id')}) {reasons}"
     if r["phase"] == "checkpoint":
         return f"  checkpoint {str(r.get('checkpoint_sha'))[:12]}"
     return None

@@ -59,12 +59,18 @@ def run_with_queue(
 @click.argument("task")
 @click.option("--policy", help="Policy name or path for the job (default: the configured one).")
 @click.option("--base-ref", default="HEAD", show_default=True, help="Ref the job branches from.")
+@click.option("--test", "test_cmd", help="Verification command run after every step.")
+@click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Policy override for this job (repeatable).")
+@click.option("--pr", "pr_kind", type=click.Choice(["bundle", "github", "gitlab", "none"]),
+              default="bundle", show_default=True, help="Where the result goes.")
 @redis_url_option
 @prefix_option
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 def submit(
-    repo: str, task: str, policy: str | None, base_ref: str, redis_url: str | None,
-    prefix: str, as_json: bool,
+    repo: str, task: str, policy: str | None, base_ref: str, test_cmd: str | None,
+    overrides: tuple[str, ...], pr_kind: str, redis_url: str | None, prefix: str,
+    as_json: bool,
 ) -> None:
     """Queue TASK on REPO for the workers of a shared Redis; prints the job id.
 
@@ -77,6 +83,9 @@ def submit(
         "task": task,
         "policy": policy or get_settings().policy,
         "base_ref": base_ref,
+        "test_cmd": test_cmd,
+        "overrides": list(overrides),
+        "pr": pr_kind,
     }
     job_id = run_with_queue(redis_url, prefix, lambda q: q.submit(spec))
     if as_json:

@@ -3,8 +3,8 @@
 A repository's ``.tandem/policy.yaml`` is part of the repository's content, and that
 content is not trusted (anyone who can open a PR can edit it). So that layer may add
 rules, sensitive paths and approvals, but never weaken what the trusted layers set: it may
-not disable or weaken a security rule, drop a sensitive path, turn off the linter, secret
-blocking or an approval, point a tier at another endpoint (a key could be sent there),
+not disable or weaken a security rule, drop a sensitive path, turn off the linter or an
+approval, point a tier at another endpoint (a key could be sent there),
 move planning or review to a shallower tier, or raise a budget.
 """
 
@@ -60,7 +60,6 @@ def _check_paths(trusted: Policy, merged: Policy) -> None:
 def _check_switches(trusted: Policy, merged: Policy) -> None:
     pairs = (
         (("gate", "linter"), trusted.gate.linter, merged.gate.linter),
-        (("gate", "block_secrets"), trusted.gate.block_secrets, merged.gate.block_secrets),
         (
             ("approvals", "security_sensitive"),
             trusted.approvals.security_sensitive,

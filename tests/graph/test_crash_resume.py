@@ -16,18 +16,22 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from orchestrator.cli.jobs import create_demo_repo
-from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD
-from tests.graph.conftest import write_policy
+from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD, TAPE_PATH
+from orchestrator.sim import ModelProfile, SimConfig, SimServer
+from tests.fixtures_jobs import DEEP, FAST, write_policy
 
-# (event index to kill at, delay after it in seconds)
-KILL_POINTS = [(n, 0.0) for n in range(2, 60, 4)] + [(n, 0.03) for n in range(3, 60, 6)]
-
-
+# (event type to count, how many of them, delay after the last one in seconds):
+# "*" counts every event (kills between and inside nodes); "model.start" with a delay
+# lands inside a model stream (the profiles below make each stream last 40-200 ms).
+KILL_POINTS = [("*", n, 0.0) for n in range(2, 58, 4)] + [
+    ("model.start", k, 0.015) for k in range(1, 9)
+]
 def _tandem(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "orchestrator", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -45,19 +49,18 @@ def _git(cwd: str, *args: str) -> str:
                           text=True).stdout
 
 
-def _run_and_kill(env: dict[str, str], args: list[str], home: Path, at: int,
-                  delay_s: float) -> tuple[str | None, int]:
-    """Start a job, kill -9 it after its ``at``-th event; returns (job id, events seen)."""
+def _run_and_kill(env: dict[str, str], args: list[str], home: Path, kind: str, at: int,
+                  delay_s: float) -> str:
+    """Start a job, kill -9 it after its ``at``-th event of ``kind``; returns the job id."""
     proc = _tandem(*args, env=env)
     deadline = time.monotonic() + 60
     job_id = None
-    count = 0
     while time.monotonic() < deadline and proc.poll() is None:
         logs = list((home / "jobs").glob("*/events.jsonl")) if (home / "jobs").exists() else []
         if logs:
             job_id = logs[0].parent.name
-            count = len(_events(logs[0]))
-            if count >= at:
+            events = _events(logs[0])
+            if sum(1 for e in events if kind in ("*", e["type"])) >= at:
                 time.sleep(delay_s)
                 proc.send_signal(signal.SIGKILL)
                 break
@@ -65,49 +68,60 @@ def _run_and_kill(env: dict[str, str], args: list[str], home: Path, at: int,
     _, err = proc.communicate(timeout=30)
     if job_id is None:
         raise AssertionError(f"the job did not start (exit {proc.returncode}): {err.decode()}")
-    return job_id, count
+    return job_id
+
+
+def _crash_and_resume(tmp_path: Path, i: int, point: tuple[str, int, float],
+                      policy: Path) -> str:
+    """One kill point; returns "completed", "between" or "mid-stream"."""
+    kind, at, delay_s = point
+    home = tmp_path / f"home{i}"
+    env = {**os.environ, "TANDEM_HOME": str(home)}
+    repo = create_demo_repo(tmp_path / f"shop{i}")
+    args = ["run", str(repo), DEMO_TASK, "--policy", str(policy), "--test", DEMO_TEST_CMD,
+            "--json"]
+    job_id = _run_and_kill(env, args, home, kind, at, delay_s)
+    log = home / "jobs" / job_id / "events.jsonl"
+    before = _events(log)
+    if any(e["type"] == "job.done" for e in before):
+        return "completed"
+    done_steps = {e["receipt"]["step"] for e in before if e["type"] == "receipt"
+                  and e["receipt"]["phase"] == "checkpoint"}
+    resumed = subprocess.run([sys.executable, "-m", "orchestrator", "resume", job_id, "--json"],
+                             env=env, capture_output=True, text=True, timeout=120)
+    where = f"kill point {point}"
+    assert resumed.returncode == 0, f"{where}: resume failed: {resumed.stderr}"
+    summary = json.loads(resumed.stdout)
+    assert summary["status"] == "done", f"{where}: {summary['status']}"
+    after = _events(log)[len(before):]
+    repeated = [e for e in after if e["type"] == "receipt"
+                and e["receipt"]["kind"] == "model_call" and e["receipt"]["step"] in done_steps]
+    assert not repeated, f"{where}: completed steps {done_steps} called a model again"
+    worktree = summary["worktree"]
+    steps = _git(worktree, "log", "--format=%(trailers:key=Tandem-Step,valueonly)",
+                 f"{summary['base_sha']}..HEAD").split()
+    if steps != ["3", "2", "1"]:
+        kinds = [e["type"] for e in after]
+        raise AssertionError(f"{where}: step commits {steps}; events before the kill "
+                             f"{[e['type'] for e in before][-6:]}; after {kinds}")
+    assert _git(worktree, "status", "--porcelain") == "", f"{where}: worktree not clean"
+    assert _git(worktree, "rev-parse", "HEAD").strip() == summary["head_sha"]
+    mid_stream = before[-1]["type"] == "model.start"
+    return "mid-stream" if mid_stream else "between"
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_kill_minus_nine_anywhere_then_resume(tmp_path: Path, demo_sim) -> None:
-    policy = write_policy(tmp_path / "policy.yaml", demo_sim.base_url)
-    checked = 0
-    completed_before_kill = 0
-    for i, (at, delay_s) in enumerate(KILL_POINTS):
-        home = tmp_path / f"home{i}"
-        env = {**os.environ, "TANDEM_HOME": str(home)}
-        repo = create_demo_repo(tmp_path / f"shop{i}")
-        args = ["run", str(repo), DEMO_TASK, "--policy", str(policy), "--test", DEMO_TEST_CMD,
-                "--json"]
-        job_id, seen = _run_and_kill(env, args, home, at, delay_s)
-        assert job_id is not None, f"kill point {at}: the job never started"
-        log = home / "jobs" / job_id / "events.jsonl"
-        before = _events(log)
-        done_steps = {e["receipt"]["step"] for e in before if e["type"] == "receipt"
-                      and e["receipt"]["phase"] == "checkpoint"}
-        if any(e["type"] == "job.done" for e in before):
-            completed_before_kill += 1
-            continue
-        resumed = subprocess.run([sys.executable, "-m", "orchestrator", "resume", job_id,
-                                  "--json"], env=env, capture_output=True, text=True,
-                                 timeout=120)
-        assert resumed.returncode == 0, f"kill point {at}: resume failed: {resumed.stderr}"
-        summary = json.loads(resumed.stdout)
-        assert summary["status"] == "done", f"kill point {at}: {summary['status']}"
-        after = _events(log)[len(before):]
-        repeated = [e for e in after if e["type"] == "receipt"
-                    and e["receipt"]["kind"] == "model_call"
-                    and e["receipt"]["step"] in done_steps]
-        assert not repeated, f"kill point {at}: completed steps {done_steps} called again"
-        worktree = summary["worktree"]
-        log_lines = _git(worktree, "log", "--format=%(trailers:key=Tandem-Step,valueonly)",
-                         f"{summary['base_sha']}..HEAD").split()
-        assert log_lines == ["3", "2", "1"], f"kill point {at}: step commits {log_lines}"
-        assert _git(worktree, "status", "--porcelain") == ""
-        assert _git(worktree, "rev-parse", "HEAD").strip() == summary["head_sha"]
-        checked += 1
-        print(f"kill point {at}+{delay_s}s after {seen} events: resumed, "
-              f"{len(after)} events after the kill")
-    assert checked >= 20, f"only {checked} kill points landed before the job ended"
-    assert completed_before_kill < len(KILL_POINTS)
+def test_kill_minus_nine_anywhere_then_resume(tmp_path: Path) -> None:
+    profiles = [ModelProfile(name=FAST, ttft_ms=0, tokens_per_s=3000, jitter=0),
+                ModelProfile(name=DEEP, ttft_ms=0, tokens_per_s=2000, jitter=0)]
+    with SimServer(SimConfig(models=profiles, tape=TAPE_PATH)).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "policy.yaml", sim.base_url)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = list(pool.map(lambda ip: _crash_and_resume(tmp_path, ip[0], ip[1], policy),
+                                     enumerate(KILL_POINTS)))
+    resumed = [o for o in outcomes if o != "completed"]
+    print(f"kill points: {len(KILL_POINTS)}, resumed: {len(resumed)}, "
+          f"mid-stream: {outcomes.count('mid-stream')}")
+    assert len(resumed) >= 20
+    assert outcomes.count("mid-stream") >= 5

@@ -16,7 +16,7 @@ from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD, TAPE_PATH
 from orchestrator.jobstore import JobRecord, load_job, new_job_id
 from orchestrator.runner import rollback_job, run_job
 from orchestrator.sim import SimConfig, SimServer
-from tests.graph.conftest import DEEP, FAST, quick_profiles, write_policy
+from tests.fixtures_jobs import DEEP, FAST, quick_profiles, write_policy
 
 ONE_STEP_PLAN = (
     '{"steps": [{"intent": "Add a slugify(text) helper to shop/text.py", '

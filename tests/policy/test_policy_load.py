@@ -169,3 +169,25 @@ def test_model_entry_cost_and_candidates() -> None:
     assert fast.cost_usd(1_000_000, 0) == pytest.approx(fast.price_input_usd_per_mtok)
     assert fast.cost_usd(1_000_000, 0, 1_000_000) == pytest.approx(fast.price_cached_usd_per_mtok)
     assert policy.tiers["fast"].candidates()[0] is fast
+
+
+def test_provider_examples_in_the_docs_validate(tmp_path: Path) -> None:
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs" / "POLICIES.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    assert len(blocks) >= 4
+    providers = set()
+    for i, block in enumerate(blocks):
+        user = _write(tmp_path / f"user{i}.yaml", block)
+        policy = load_policy("default", user_path=user)
+        providers |= {m.provider for t in policy.tiers.values() for m in t.candidates()}
+    assert providers == {"openai-ws", "openai-responses", "chat-completions", "anthropic"}
+
+
+def test_repo_layer_cannot_switch_the_base_policy(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    path = _write(repo / ".tandem/policy.yaml", "budgets: {max_steps: 5}\nextends: fast-only\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy("default", user_path=NO_USER, repo=repo)
+    assert (info.value.file, info.value.line, info.value.field) == (str(path), 2, "extends")

@@ -167,3 +167,14 @@ def test_identifier_aware_auth_pattern(default: Policy) -> None:
     diff = "--- a/s.js\n+++ b/s.js\n@@ -1 +1,2 @@\n x\n+if (!user.checkPermission(doc)) deny();\n"
     decision = gate_diff(default, diff, tier="fast", run_linter=False)
     assert "auth" in decision.features["pattern_scores"]
+
+
+def test_api_key_values_in_use_are_blocked(
+    default: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "plain-looking-value-42")
+    diff = "--- a/c.txt\n+++ b/c.txt\n@@ -1 +1,2 @@\n x\n+key plain-looking-value-42\n"
+    decision = gate_diff(default, diff, tier="fast", run_linter=False)
+    assert decision.action == "block"
+    assert "plain-looking-value-42" not in decision.model_dump_json()
+    assert decision.features["secrets"][0]["kind"] == "known-secret"

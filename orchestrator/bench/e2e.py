@@ -1,0 +1,157 @@
+"""``tandem bench e2e``: the demo scenario under several policies, side by side.
+
+The simulated provider runs in its own process with the demo's speed profiles (fast
+~1,000 tok/s, deep ~70 tok/s) and a tape where both models can do every step, so each
+policy can finish. For each policy the bench reports wall time, model streaming time,
+verification time, the orchestrator's own overhead per step (wall time not spent in a
+model call or a verification command) and its fraction of the job, and which tier ran
+each step. The security linter of the gate is reported on its own (``linter_ms``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from orchestrator.cli import emit_json
+
+POLICIES = ("default", "fast-only", "deep-only")
+FAST = "gpt-5.3-codex-spark"
+DEEP = "gpt-5.3-codex"
+
+
+def bench_tape() -> list[dict[str, Any]]:
+    """The demo tape, with an answer for every step from both models (the demo's failing
+    fast fix is replaced by the working one: the bench measures speed, not retries)."""
+    from orchestrator.demo import TAPE_PATH
+
+    entries = yaml.safe_load(TAPE_PATH.read_text())["entries"]
+    by_key = {(e["match"]["model"], e["match"]["contains"]): e["text"] for e in entries}
+    out = []
+    for key in ("STEP 1:", "STEP 2:", "STEP 3", "REPOSITORY FILES:", "PR FOR TASK"):
+        fast, deep = by_key.get((FAST, key)), by_key.get((DEEP, key))
+        if key == "STEP 3":
+            fast = deep
+        out.append({"match": {"model": FAST, "contains": key}, "text": fast or deep})
+        out.append({"match": {"model": DEEP, "contains": key}, "text": deep or fast})
+    return out
+
+
+def _policy_file(dirpath: Path, name: str, base_url: str) -> Path:
+    from orchestrator.policy import load_policy
+
+    policy = load_policy(name)
+    tiers = {}
+    for tier, spec in policy.tiers.items():
+        models = [m.model_dump(exclude={"fallbacks"}) | {"base_url": base_url}
+                  for m in spec.models]
+        tiers[tier] = {"models": models}
+    path = dirpath / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"extends": name, "name": name, "tiers": tiers}))
+    return path
+
+
+def _measure(job: Any) -> dict[str, Any]:
+    from orchestrator.events import read_events
+
+    events = read_events(job.events_path)
+    start = next(e["ts"] for e in events if e["type"] == "job.start")
+    end = next(e["ts"] for e in reversed(events) if e["type"].startswith("job."))
+    calls = [e["receipt"] for e in events if e["type"] == "receipt"
+             and e["receipt"]["kind"] == "model_call"]
+    gates = [e["receipt"] for e in events if e["type"] == "receipt"
+             and e["receipt"]["phase"] == "gate"]
+    verifies = [e for e in events if e["type"] == "verify"]
+    per_step = []
+    for step in {s["step"] for s in job.steps}:
+        t0 = next(e["ts"] for e in events if e["type"] == "step.start" and e["step"] == step)
+        t1 = next(e["ts"] for e in events if e["type"] == "receipt"
+                  and e["receipt"]["phase"] == "checkpoint" and e["receipt"]["step"] == step)
+        model_s = sum(c["duration_ms"] for c in calls if c["step"] == step) / 1000
+        verify_s = sum(r["duration_ms"] for v in verifies if v["step"] == step
+                       for r in v["results"]) / 1000
+        lint_s = sum(g["features"].get("linter_ms", 0.0) for g in gates
+                     if g["step"] == step) / 1000
+        per_step.append((t1 - t0 - model_s - verify_s - lint_s) * 1000)
+    wall_s = end - start
+    model_s = sum(c["duration_ms"] for c in calls) / 1000
+    verify_s = sum(r["duration_ms"] for v in verifies for r in v["results"]) / 1000
+    lint_s = sum(g["features"].get("linter_ms", 0.0) for g in gates) / 1000
+    overhead_s = wall_s - model_s - verify_s - lint_s
+    sensitive = sorted({g["step"] for g in gates if any(
+        str(r).startswith(("gate.sensitive", "gate.risky", "gate.linter", "gate.secret"))
+        for r in g["reasons"])})
+    tiers = {str(s["step"]): s["tier"] for s in job.steps}
+    return {
+        "status": job.status,
+        "wall_s": round(wall_s, 3),
+        "model_stream_s": round(model_s, 3),
+        "verification_s": round(verify_s, 3),
+        "linter_ms": round(lint_s * 1000, 1),
+        "orchestrator_overhead_ms_per_step": round(statistics.median(per_step), 1)
+        if per_step else None,
+        "overhead_ms_per_step": [round(x, 1) for x in per_step],
+        "overhead_fraction": round(overhead_s / wall_s, 4) if wall_s else None,
+        "model_calls": len(calls),
+        "step_tiers": tiers,
+        "security_sensitive_steps": sensitive,
+        "sensitive_steps_on_deep": all(tiers.get(str(s)) == "deep" for s in sensitive),
+    }
+
+
+async def _run_policy(name: str, policy: Path, workdir: Path) -> dict[str, Any]:
+    from orchestrator.cli.jobs import create_demo_repo
+    from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD
+    from orchestrator.jobstore import JobRecord, new_job_id
+    from orchestrator.runner import run_job
+
+    repo = create_demo_repo(workdir / f"shop-{name}")
+    job = JobRecord(job_id=new_job_id(), repo=str(repo), task=DEMO_TASK, policy=str(policy),
+                    test_cmd=DEMO_TEST_CMD, pr="bundle")
+    job.save()
+    job = await run_job(job)
+    return _measure(job)
+
+
+@click.command()
+@click.option("--policies", default=",".join(POLICIES), show_default=True,
+              help="Comma-separated policies to compare.")
+@click.option("--json", "json_out", is_flag=True, help="Print the results as JSON.")
+def cli(policies: str, json_out: bool) -> None:
+    """Run the demo scenario under each policy in one run and compare wall time, model
+    time, verification time and the orchestrator's overhead per step."""
+    import os
+
+    from orchestrator.config import use_settings
+    from orchestrator.sim import SimConfig, SimServer
+
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tandem-bench-e2e-") as tmp:
+        workdir = Path(tmp)
+        use_settings(home=workdir / "home")
+        with SimServer.subprocess(SimConfig(tape=bench_tape())) as sim:
+            for name in names:
+                policy = _policy_file(workdir, name, sim.base_url)
+                results[name] = asyncio.run(_run_policy(name, policy, workdir))
+                if not json_out:
+                    click.echo(f"{name}: {json.dumps(results[name])}", err=True)
+    out: dict[str, Any] = {
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
+                   f"Python {platform.python_version()}",
+        "policies": results,
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if "default" in results and "deep-only" in results:
+        out["deep_only_over_default_wall"] = round(
+            results["deep-only"]["wall_s"] / results["default"]["wall_s"], 2)
+    emit_json(out)
