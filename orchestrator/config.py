@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,11 @@ class Settings(BaseSettings):
     policy: str | None = Field(
         default=None,
         description="Default policy name or path when a command is given none.",
+    )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="NORMAL",
+        description="SQLite graph store durability: NORMAL survives a killed process; FULL "
+        "also a power loss, at an fsync per graph step.",
     )
     log_level: str = Field(default="WARNING", description="Python logging level for tandem.")
 

@@ -31,7 +31,8 @@ else is a programming error and crashes loudly with a traceback.
     │   ├── RedisUnavailable          Redis not reachable (URL in the message)
     │   └── LeaseLost                 this worker's fencing token is stale
     ├── JobError                      job bookkeeping
-    │   └── JobNotFound
+    │   ├── JobNotFound
+    │   └── JobNotRunning             no live process of the job to steer (job id in the message)
     ├── ForgeError                    pushing and opening pull requests (``status``)
     │   ├── PushRejected
     │   ├── SecretDetected            a secret would leave the machine: blocked
@@ -227,6 +228,10 @@ class JobError(TandemError):
 
 class JobNotFound(JobError):
     """No job with that id."""
+
+
+class JobNotRunning(JobError):
+    """The job has no live process listening for steering messages."""
 
 
 # --- forge -------------------------------------------------------------------------

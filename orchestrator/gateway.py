@@ -16,6 +16,7 @@ from typing import Any, cast
 from agents.base import Turn
 from orchestrator import budget
 from orchestrator.config import secret
+from orchestrator.control import SteerInbox
 from orchestrator.errors import (
     ConfigError,
     ModelError,
@@ -36,9 +37,14 @@ from orchestrator.models import (
 )
 from orchestrator.policy import ModelEntry, Policy
 from orchestrator.receipts import Receipt
+from orchestrator.steering import Chunk, Redirect, with_steers
 
 ProgressListener = Callable[[dict[str, Any]], None]
 _PROGRESS_EVERY_S = 0.25
+# Progress also goes to the event log (so `tandem show --follow` sees the stream), but
+# rarely and only the tail of the text, to keep the log small.
+_PROGRESS_LOG_EVERY_S = 1.0
+_PROGRESS_LOG_TAIL_CHARS = 600
 
 
 def _endpoint(entry: ModelEntry, sim_url: str | None) -> EndpointConfig:
@@ -56,7 +62,12 @@ def _endpoint(entry: ModelEntry, sim_url: str | None) -> EndpointConfig:
         provider=entry.provider, base_url=base_url, api_key=api_key or "sim",
         api_key_env=entry.api_key_env, connect_timeout_s=entry.connect_timeout_s,
         first_token_timeout_s=entry.first_token_timeout_s, idle_timeout_s=entry.idle_timeout_s,
+        steer_supported=entry.steer_supported,
     )
+
+
+def _native_steer(entry: ModelEntry) -> bool:
+    return entry.provider == "openai-ws" and entry.steer_supported
 
 
 class ModelGateway:
@@ -77,6 +88,8 @@ class ModelGateway:
         self._clients: dict[tuple[str, str, str], ModelClient] = {}
         self.last_receipt: Receipt | None = None
         self.in_flight: ModelClient | None = None
+        self.inbox = SteerInbox()
+        self._progress_logged_s = 0.0
 
     def begin(
         self, usage: dict[str, Any] | None, *, step: int | None, steps_done: int,
@@ -94,6 +107,12 @@ class ModelGateway:
         if key not in self._clients:
             self._clients[key] = make_client(_endpoint(entry, self.sim_url))
         return self._clients[key]
+
+    def warm_up(self) -> None:
+        """Build every tier's first client now (imports, connection pools), so the first
+        model call of a step does not pay for it."""
+        for tier in self.policy.tiers.values():
+            self._client(tier.models[0])
 
     async def __call__(
         self, *, tier: str, phase: str, instructions: str, turns: list[Turn],
@@ -138,7 +157,14 @@ class ModelGateway:
         client = self._client(entry)
         self.events.emit("model.start", step=self.step, phase=phase, tier=tier, model=entry.model)
         start = time.perf_counter()
-        completed = await self._drain(client, tier, phase, request)
+        redirect = Redirect(client, self.events, native=_native_steer(entry), step=self.step,
+                            queued=self.inbox.take_pending())
+        self.inbox.attach(redirect.on_steer)
+        try:
+            completed = await self._steered(client, tier, phase, request, redirect)
+        finally:
+            self.inbox.detach()
+            await redirect.aclose()
         m = client.last_metrics
         served = completed.served_model or (m.served_model if m else None)
         usage = completed.usage
@@ -154,7 +180,9 @@ class ModelGateway:
             duration_ms=(time.perf_counter() - start) * 1000,
             reasons=[f"fallback after: {e}" for e in fallback_from]
             + (["fell back to HTTP SSE"] if m and m.fell_back_to_http else []),
-            features={"retries": m.retries if m else 0, "chained": m.chained if m else False},
+            features={"retries": m.retries if m else 0, "chained": m.chained if m else False,
+                      **({"steered": redirect.modes} if redirect.messages else {})},
+            steer=" | ".join(redirect.messages) or None,
         )
         self.last_receipt = receipt
         self.events.receipt(receipt)
@@ -162,11 +190,28 @@ class ModelGateway:
             raise ServedModelMismatch(entry.model, served, endpoint=entry.base_url)
         return completed.text
 
+    async def _steered(
+        self, client: ModelClient, tier: str, phase: str, base: ModelRequest,
+        redirect: Redirect,
+    ) -> Completed:
+        """Stream ``base``; a steer mid-stream redirects it (see ``steering.py``)."""
+        request = with_steers(base, redirect.waiting)
+        while True:
+            try:
+                completed = await self._drain(client, tier, phase, request, redirect)
+                if not redirect.should_reissue(ended_ok=True):
+                    return completed
+            except ModelError:
+                if not redirect.should_reissue(ended_ok=False):
+                    raise
+            request = redirect.next_request(base)
+
     async def _drain(
-        self, client: ModelClient, tier: str, phase: str, request: ModelRequest
+        self, client: ModelClient, tier: str, phase: str, request: ModelRequest,
+        redirect: Redirect,
     ) -> Completed:
         chunks: list[str] = []
-        last_emit = time.perf_counter()
+        start = last_emit = time.perf_counter()
         tokens = 0
         self.in_flight = client
         try:
@@ -174,13 +219,23 @@ class ModelGateway:
             async with aclosing(stream):
                 async for event in stream:
                     if isinstance(event, TextDelta):
+                        verdict = redirect.on_text()
+                        if verdict is Chunk.DROP:
+                            continue
+                        if verdict is Chunk.RESTART:
+                            chunks.clear()
+                            tokens, start = 0, time.perf_counter()
                         chunks.append(event.text)
                         tokens += 1
                         now = time.perf_counter()
-                        if self.listeners and now - last_emit >= _PROGRESS_EVERY_S:
+                        if now - last_emit >= _PROGRESS_EVERY_S:
                             last_emit = now
-                            self._progress(tier, phase, request.model, tokens, "".join(chunks))
+                            self._progress(tier, phase, request.model, tokens, chunks,
+                                           now - start)
                     elif isinstance(event, Completed):
+                        if chunks:
+                            self._progress(tier, phase, request.model, tokens, chunks,
+                                           time.perf_counter() - start, final=True)
                         return event
                     elif isinstance(event, Failed):
                         raise ResponseFailed(f"{request.model}: {event.error}", reason=event.code)
@@ -191,9 +246,23 @@ class ModelGateway:
             self.in_flight = None
         raise ResponseFailed(f"{request.model}: stream ended without a terminal event")
 
-    def _progress(self, tier: str, phase: str, model: str, tokens: int, text: str) -> None:
-        event = {"type": "model.progress", "step": self.step, "tier": tier, "phase": phase,
-                 "model": model, "tokens": tokens, "text": text}
+    def _progress(
+        self, tier: str, phase: str, model: str, tokens: int, chunks: list[str],
+        elapsed_s: float, *, final: bool = False,
+    ) -> None:
+        """Live progress for listeners; now and then (never the final flush) also logged
+        with the tail of the text (``tail: true``), so a follower of the event log sees the
+        stream too. In-process views take the full events and skip the tail ones."""
+        fields = {"step": self.step, "tier": tier, "phase": phase, "model": model,
+                  "tokens": tokens, "elapsed_s": round(elapsed_s, 3)}
+        now = time.perf_counter()
+        if not final and now - self._progress_logged_s >= _PROGRESS_LOG_EVERY_S:
+            self._progress_logged_s = now
+            tail = "".join(chunks)[-_PROGRESS_LOG_TAIL_CHARS:]
+            self.events.emit("model.progress", **fields, text=tail, tail=True)
+        if not self.listeners:
+            return
+        event = {"type": "model.progress", **fields, "text": "".join(chunks), "final": final}
         for listener in self.listeners:
             listener(event)
 

@@ -45,6 +45,7 @@ class JobRuntime:
     events: EventLog
     gateway: ModelGateway
     verify_specs: list[CommandSpec] = field(default_factory=list)
+    adoptable: str | None = None  # a step commit a crashed run made but did not record
 
     # --- helpers shared by nodes --------------------------------------------------------
 
@@ -93,8 +94,9 @@ class JobRuntime:
         self, parent: str, step_no: int, message: str, trailers: dict[str, str]
     ) -> str:
         """Commit the step, or adopt the commit a crashed run already made for it."""
-        head = self.ws.head()
-        if self._step_commit(head, parent, step_no):
+        head = self.adoptable
+        if head is not None and self._step_commit(head, parent, step_no):
+            self.adoptable = None
             self.events.emit("checkpoint.adopted", step=step_no, sha=head)
             return head
         info = self.ws.checkpoint(message, trailers, scan=True, allow_empty=True)
@@ -113,6 +115,7 @@ class JobRuntime:
         step_no = state.get("step_index", 0) + 1
         if state.get("next") == "checkpoint" and self._step_commit(head, checkpoint_sha, step_no):
             self.ws.restore(head)
+            self.adoptable = head  # the checkpoint node adopts it instead of committing again
             return
         self.ws.restore(checkpoint_sha)
         for text in state.get("pending_edits", []):

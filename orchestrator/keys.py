@@ -124,3 +124,18 @@ def job_events(prefix: str, job_id: str) -> str:
     """STREAM of a job's events (``MAXLEN ~ 10000``) for ``tandem show --follow``.
     TTL: ``JOB_AUX_TTL_S`` after the last event."""
     return f"{prefix}:events:{_q(job_id)}"
+
+
+# --- steering (orchestrator/control.py) ---------------------------------------------------
+
+
+def steer_channel(prefix: str, job_id: str) -> str:
+    """Pub/sub channel on which ``tandem steer`` reaches a job running on a worker (not
+    stored: a steer sent while no worker runs the job is refused, never kept)."""
+    return f"{prefix}:steer:{_q(job_id)}"
+
+
+def steer_reply_channel(prefix: str, nonce: str) -> str:
+    """Pub/sub channel on which the job acknowledges one steer to its sender (not stored;
+    ``nonce`` is random per steer)."""
+    return f"{prefix}:steer-reply:{_q(nonce)}"

@@ -29,6 +29,7 @@ from orchestrator.errors import (
 from orchestrator.jobctx import JobRuntime
 from orchestrator.receipts import Receipt
 from orchestrator.router import StepFacts, gate_diff, route_step
+from orchestrator.security.diff import parse_diff
 from orchestrator.state import JobState, StepRecord
 from orchestrator.verify import run_all
 from orchestrator.workspace import parse_edits
@@ -178,7 +179,9 @@ async def edit(state: JobState, rt: JobRuntime) -> Update:
 @step_node
 async def gate(state: JobState, rt: JobRuntime) -> Update:
     diff = rt.ws.diff(state["checkpoint_sha"])
-    files = {p: text for p in rt.ws.changed_paths(state["checkpoint_sha"]) if p.endswith(".py")
+    # The linter sees the whole new content of changed Python files (paths from the diff).
+    changed = [f.path for f in parse_diff(diff).files if not f.deleted]
+    files = {p: text for p in changed if p.endswith(".py")
              and (text := rt.read_text(p, max_chars=None)) is not None}
     decision = gate_diff(rt.policy, diff, tier=state["tier"], task_text=state["task"],
                          files=files)

@@ -67,6 +67,11 @@ class ModelEntry(_Strict):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     first_token_timeout_s: float = Field(default=60.0, gt=0)
     idle_timeout_s: float = Field(default=60.0, gt=0)
+    steer_supported: bool = Field(
+        default=False,
+        description="The endpoint accepts `response.steer` (Responses over WebSocket only): a "
+        "steer redirects the stream in place instead of aborting and re-issuing the request.",
+    )
     fallbacks: list[ModelEntry] = Field(
         default_factory=list, description="Other endpoints of the same tier, tried in order."
     )
@@ -179,6 +184,19 @@ class Approvals(_Strict):
     )
     before_pr: bool = False
     timeout_s: float | None = Field(default=None, gt=0, description="None waits indefinitely.")
+    notify_command: str | None = Field(
+        default=None,
+        description="Run when a job pauses (approval, budget, failures): split like a shell "
+        "line, no shell; gets the pause as JSON on stdin and TANDEM_JOB_ID / "
+        "TANDEM_PAUSE_REASON in a scrubbed environment (no secrets).",
+    )
+    notify_webhook: str | None = Field(
+        default=None, pattern=r"^https?://",
+        description="POST the pause as JSON to this URL when a job pauses.",
+    )
+    notify_timeout_s: float = Field(
+        default=10.0, gt=0, description="Limit for the notify command or webhook."
+    )
 
 
 class Budgets(_Strict):

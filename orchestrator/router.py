@@ -11,6 +11,7 @@ deepest tier. A secret in a diff is always blocked, whatever the policy says.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -307,8 +308,11 @@ def gate_diff(
     wants_linter = run_linter and policy.gate.linter and any(
         r.enabled and r.when.linter for r in policy.gate_rules
     )
+    lint_start = time.perf_counter()
+    findings = lint_changes(parsed, files) if wants_linter else None
+    linter_ms = (time.perf_counter() - lint_start) * 1000 if wants_linter else 0.0
     facts = GateFacts(parsed, hits, scores, _secrets_in(parsed, _key_values(policy)),
-                      lint_changes(parsed, files) if wants_linter else None, task_text)
+                      findings, task_text)
     matches = _gate_matches(policy, facts, tier)
     _with_approval(policy, matches)
     top = _deciding(matches, policy)
@@ -316,8 +320,9 @@ def gate_diff(
     out_tier = tier
     if top is not None and action != "block" and action != "proceed":
         out_tier = max(tier, top.tier or tier, key=policy.tier_rank)
-    return Decision(tier=out_tier, action=action, rules=matches,
-                    features=_summary(facts, task_text), rule_id=top.id if top else "gate.default")
+    features = _summary(facts, task_text) | {"linter_ms": round(linter_ms, 2)}
+    return Decision(tier=out_tier, action=action, rules=matches, features=features,
+                    rule_id=top.id if top else "gate.default")
 
 
 def _gate_matches(policy: Policy, facts: GateFacts, tier: str) -> list[RuleMatch]:

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from langgraph.types import Command
 
+from orchestrator import control
 from orchestrator.budget import new_usage
 from orchestrator.config import get_settings
 from orchestrator.errors import ConfigError, JobError
@@ -23,6 +24,7 @@ from orchestrator.gateway import ModelGateway
 from orchestrator.graph import build_graph
 from orchestrator.jobctx import JobRuntime, known_secret_names
 from orchestrator.jobstore import JobRecord
+from orchestrator.notify import notify_pause
 from orchestrator.policy import Policy, load_policy
 from orchestrator.state import JobState
 from orchestrator.verify import CommandSpec
@@ -68,7 +70,9 @@ def embedded_sim(policy: Policy, tape: str | None) -> Iterator[str | None]:
         return
     from orchestrator.sim import SimConfig, SimServer
 
-    cfg = SimConfig(tape=Path(tape)) if tape else SimConfig()
+    steer = any(e.steer_supported for t in policy.tiers.values()
+                for m in t.models for e in [m, *m.fallbacks])
+    cfg = SimConfig(tape=Path(tape) if tape else None, steer_supported=steer)
     with SimServer(cfg).run_in_thread() as sim:
         yield sim.base_url
 
@@ -87,6 +91,10 @@ async def checkpointer() -> AsyncIterator[Any]:
 
     settings.home.mkdir(parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(settings.sqlite_path)) as saver:
+        await saver.setup()
+        # WAL (set by the saver) + NORMAL: a killed process loses nothing; only a power
+        # loss can drop the last few graph checkpoints (git still has every step).
+        await saver.conn.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
         yield saver
 
 
@@ -99,9 +107,10 @@ def _config(job: JobRecord) -> dict[str, Any]:
 
 async def run_job(
     job: JobRecord, *, resume_value: Any = None, listeners: tuple[Listener, ...] = (),
-    sim_url: str | None = None, saver: Any = None,
+    sim_url: str | None = None, saver: Any = None, forced_tier: str | None = None,
 ) -> JobRecord:
-    """Run (or resume) ``job`` until it finishes or pauses; returns the updated record."""
+    """Run (or resume) ``job`` until it finishes or pauses; returns the updated record.
+    ``forced_tier`` fixes the tier of a new job's first step (the interactive chat)."""
     policy = job_policy(job)
     job.status = "running"
     job.pause_reason = None
@@ -118,12 +127,25 @@ async def run_job(
         gateway.listeners.extend(listeners)
         stack.push_async_callback(gateway.aclose)
         stack.callback(events.close)
+        await stack.enter_async_context(control.serve(job.job_id, gateway.inbox, events))
         rt = JobRuntime(job=job, policy=policy, ws=ws, events=events, gateway=gateway,
                         verify_specs=_verify_specs(job, policy))
+        _warm_up(rt)
         store = saver if saver is not None else await stack.enter_async_context(checkpointer())
-        await _invoke(job, rt, store, resume_value)
+        await _invoke(job, rt, store, resume_value, forced_tier)
+        if job.status == "paused":
+            await notify_pause(job, policy.approvals, events)
     job.save()
     return job
+
+
+def _warm_up(rt: JobRuntime) -> None:
+    """One-time costs (client construction, the linter's imports) before the first step."""
+    rt.gateway.warm_up()
+    if rt.policy.gate.linter:
+        from orchestrator.security.linter import warm_up
+
+        warm_up()
 
 
 def _secret_values(policy: Policy) -> list[str]:
@@ -132,13 +154,15 @@ def _secret_values(policy: Policy) -> list[str]:
     return secret_values(known_secret_names(policy))
 
 
-async def _invoke(job: JobRecord, rt: JobRuntime, store: Any, resume_value: Any) -> None:
+async def _invoke(
+    job: JobRecord, rt: JobRuntime, store: Any, resume_value: Any, forced_tier: str | None = None,
+) -> None:
     graph = build_graph().compile(checkpointer=store)
     config = _config(job)
     snap = await graph.aget_state(config)  # type: ignore[arg-type]
     if not snap.values:
         inp: Any = {"job_id": job.job_id, "task": job.task, "usage": new_usage(),
-                    "status": "running"}
+                    "status": "running", "forced_tier": forced_tier}
         rt.events.emit("job.start", task=job.task, policy=rt.policy.name)
     elif not snap.tasks:  # finished (`next` alone hides tasks whose writes were saved)
         _record(job, snap)

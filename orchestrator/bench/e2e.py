@@ -52,7 +52,7 @@ def _policy_file(dirpath: Path, name: str, base_url: str) -> Path:
     policy = load_policy(name)
     tiers = {}
     for tier, spec in policy.tiers.items():
-        models = [m.model_dump(exclude={"fallbacks"}) | {"base_url": base_url}
+        models = [m.model_dump(exclude={"fallbacks"}) | {"base_url": base_url, "api_key_env": None}
                   for m in spec.models]
         tiers[tier] = {"models": models}
     path = dirpath / f"{name}.yaml"
