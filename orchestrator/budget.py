@@ -10,20 +10,11 @@ import time
 from typing import Any
 
 from orchestrator.errors import BudgetExceeded
-from orchestrator.policy import Budgets, ModelEntry
+from orchestrator.policy import Budgets
 
 
 def new_usage() -> dict[str, Any]:
     return {"cost_usd": 0.0, "tokens": {}, "model_calls": 0, "started_ts": time.time()}
-
-
-def cost_usd(entry: ModelEntry, tokens_in: int, tokens_out: int, tokens_cached: int) -> float:
-    fresh_in = max(tokens_in - tokens_cached, 0)
-    return (
-        fresh_in * entry.price_input_usd_per_mtok
-        + tokens_cached * entry.price_cached_usd_per_mtok
-        + tokens_out * entry.price_output_usd_per_mtok
-    ) / 1_000_000
 
 
 def add_call(usage: dict[str, Any], tier: str, tokens: int, cost: float) -> None:

@@ -39,6 +39,7 @@ QUEUED = "queued"
 NOT_RUNNING = "not-running"
 _MAX_LINE_BYTES = 64 * 1024
 _MAX_MESSAGE_CHARS = 4000
+_REDIS_POLL_S = 0.2
 _UNIX_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
 
 
@@ -156,38 +157,41 @@ async def serve(job_id: str, inbox: SteerInbox, events: EventLog) -> AsyncIterat
     server = await asyncio.start_unix_server(
         lambda r, w: _serve_client(r, w, inbox, events), path=str(path), limit=_MAX_LINE_BYTES)
     os.chmod(path, 0o600)
-    redis_task = None
+    redis_task, stop = None, asyncio.Event()
     if get_settings().redis_url:
-        redis_task = asyncio.ensure_future(_redis_steers(job_id, inbox, events))
+        redis_task = asyncio.ensure_future(_redis_steers(job_id, inbox, events, stop))
     try:
         yield path
     finally:
         if redis_task is not None:
-            redis_task.cancel()
-            await asyncio.gather(redis_task, return_exceptions=True)
+            stop.set()  # not cancel(): redis-py's pub/sub does not always honour it
+            await redis_task
         server.close()
         await server.wait_closed()
         path.unlink(missing_ok=True)
 
 
-async def _redis_steers(job_id: str, inbox: SteerInbox, events: EventLog) -> None:
+async def _redis_steers(
+    job_id: str, inbox: SteerInbox, events: EventLog, stop: asyncio.Event
+) -> None:
     import redis.asyncio as aioredis
     from redis.exceptions import RedisError
 
     client = aioredis.Redis.from_url(str(get_settings().redis_url))
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
-        async with client.pubsub() as pubsub:
-            await pubsub.subscribe(keys.steer_channel(keys.DEFAULT_PREFIX, job_id))
-            async for msg in pubsub.listen():
-                if msg.get("type") != "message":
-                    continue
+        await pubsub.subscribe(keys.steer_channel(keys.DEFAULT_PREFIX, job_id))
+        while not stop.is_set():
+            # returns as soon as a message arrives; the timeout only bounds the shutdown
+            msg = await pubsub.get_message(timeout=_REDIS_POLL_S)
+            if msg and msg.get("type") == "message":
                 reply = handle_line(msg["data"], inbox, events, "redis")
-                reply_to = _reply_channel(msg["data"])
-                if reply_to:
+                if reply_to := _reply_channel(msg["data"]):
                     await client.publish(reply_to, json.dumps(reply))
-    except RedisError as exc:
+    except (RedisError, OSError) as exc:
         events.emit("steer.channel_lost", error=f"{type(exc).__name__}: {exc}")
     finally:
+        await pubsub.aclose()
         await client.aclose()
 
 

@@ -25,6 +25,8 @@ else is a programming error and crashes loudly with a traceback.
     │   └── ServedModelMismatch       the provider served another model than requested
     ├── WorkspaceError                git worktrees, checkpoints, edits
     │   ├── GitError                  a git command failed
+    │   │   ├── CheckpointPushFailed  pushing refs/tandem/jobs/<job> to the shared remote
+    │   │   └── CheckpointMissing     a checkpoint neither local nor fetchable from the remote
     │   ├── UnsafePath                an edit path outside the worktree, under .git, ...
     │   └── EditApplyError            an edit that does not apply (an observation for the model)
     ├── StoreError                    graph-state storage and the job queue
@@ -194,6 +196,14 @@ class WorkspaceError(TandemError):
 
 class GitError(WorkspaceError):
     """A git command failed."""
+
+
+class CheckpointPushFailed(GitError):
+    """A checkpoint could not be pushed to the shared remote (remote named, no credentials)."""
+
+
+class CheckpointMissing(GitError):
+    """A checkpoint is not in the local repository and could not be fetched from the remote."""
 
 
 class UnsafePath(WorkspaceError):

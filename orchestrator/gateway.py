@@ -47,7 +47,8 @@ _PROGRESS_LOG_EVERY_S = 1.0
 _PROGRESS_LOG_TAIL_CHARS = 600
 
 
-def _endpoint(entry: ModelEntry, sim_url: str | None) -> EndpointConfig:
+def endpoint_config(entry: ModelEntry, sim_url: str | None) -> EndpointConfig:
+    """The client settings for one policy model entry (sim:// resolved to ``sim_url``)."""
     base_url = entry.base_url
     if base_url.startswith("sim://"):
         if sim_url is None:
@@ -105,7 +106,7 @@ class ModelGateway:
     def _client(self, entry: ModelEntry) -> ModelClient:
         key = (entry.provider, entry.base_url, entry.model)
         if key not in self._clients:
-            self._clients[key] = make_client(_endpoint(entry, self.sim_url))
+            self._clients[key] = make_client(endpoint_config(entry, self.sim_url))
         return self._clients[key]
 
     def warm_up(self) -> None:
@@ -144,11 +145,7 @@ class ModelGateway:
     def _entries(self, tier: str) -> list[ModelEntry]:
         if tier not in self.policy.tiers:
             raise ConfigError(f"policy {self.policy.name!r} has no tier {tier!r}")
-        out: list[ModelEntry] = []
-        for entry in self.policy.tiers[tier].models:
-            out.append(entry)
-            out.extend(entry.fallbacks)
-        return out
+        return self.policy.tiers[tier].candidates()
 
     async def _call_one(
         self, entry: ModelEntry, tier: str, phase: str, request: ModelRequest,
@@ -168,7 +165,7 @@ class ModelGateway:
         m = client.last_metrics
         served = completed.served_model or (m.served_model if m else None)
         usage = completed.usage
-        cost = budget.cost_usd(entry, usage.input_tokens, usage.output_tokens, usage.cached_tokens)
+        cost = entry.cost_usd(usage.input_tokens, usage.output_tokens, usage.cached_tokens)
         budget.add_call(self.usage, tier, usage.input_tokens + usage.output_tokens, cost)
         receipt = Receipt(
             job_id=self.job_id, step=self.step, phase=phase,  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from orchestrator.config import get_settings, secret_values
-from orchestrator.errors import UnsafePath
+from orchestrator.errors import CheckpointPushFailed, UnsafePath
 from orchestrator.events import EventLog, read_receipts
 from orchestrator.gateway import ModelGateway
 from orchestrator.jobstore import JobRecord
@@ -23,6 +23,7 @@ from orchestrator.state import JobState
 from orchestrator.verify import CommandSpec
 from orchestrator.workspace import Workspace, parse_edits
 from orchestrator.workspace.git import git_text
+from orchestrator.workspace.remote import job_ref
 
 T = TypeVar("T")
 
@@ -30,10 +31,7 @@ T = TypeVar("T")
 def known_secret_names(policy: Policy) -> list[str]:
     names = {"GITHUB_TOKEN", "GITLAB_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"}
     for tier in policy.tiers.values():
-        for entry in tier.models:
-            for e in [entry, *entry.fallbacks]:
-                if e.api_key_env:
-                    names.add(e.api_key_env)
+        names.update(e.api_key_env for e in tier.candidates() if e.api_key_env)
     return sorted(names)
 
 
@@ -46,6 +44,7 @@ class JobRuntime:
     gateway: ModelGateway
     verify_specs: list[CommandSpec] = field(default_factory=list)
     adoptable: str | None = None  # a step commit a crashed run made but did not record
+    unpushed_sha: str | None = None  # a checkpoint whose push failed (the next one carries it)
 
     # --- helpers shared by nodes --------------------------------------------------------
 
@@ -98,12 +97,39 @@ class JobRuntime:
         if head is not None and self._step_commit(head, parent, step_no):
             self.adoptable = None
             self.events.emit("checkpoint.adopted", step=step_no, sha=head)
+            self.push_checkpoint(head, step_no)
             return head
         info = self.ws.checkpoint(message, trailers, scan=True, allow_empty=True)
         self.events.emit("checkpoint", step=step_no, sha=info.sha, skipped=list(info.skipped),
                          warnings=list(info.warnings), scan_ms=round(info.scan_s * 1000, 1),
                          commit_ms=round(info.commit_s * 1000, 1))
+        self.push_checkpoint(info.sha, step_no)
         return info.sha
+
+    def push_checkpoint(self, sha: str, step_no: int | None) -> bool:
+        """Push ``sha`` to the shared remote when the policy says so. A failed push is
+        recorded (event ``checkpoint.push_failed``) and the job goes on: the next push
+        carries every commit before it."""
+        cfg = self.policy.checkpoint
+        if not cfg.push_refs:
+            return False
+        where = {"step": step_no, "sha": sha, "remote": cfg.push_remote,
+                 "ref": job_ref(self.job.job_id)}
+        try:
+            self.ws.push_checkpoint(cfg.push_remote, self.job.job_id, sha)
+        except CheckpointPushFailed as exc:
+            self.unpushed_sha = sha
+            self.events.emit("checkpoint.push_failed", **where, error=str(exc))
+            return False
+        self.unpushed_sha = None
+        self.events.emit("checkpoint.pushed", **where)
+        return True
+
+    def retry_push(self) -> None:
+        """At the end of a run (done or paused): push again if the last push failed, so
+        another machine can take the job over."""
+        if self.unpushed_sha is not None:
+            self.push_checkpoint(self.unpushed_sha, None)
 
     def sync_worktree(self, state: JobState) -> None:
         """Make the worktree equal what the graph state says: the last checkpoint plus the
@@ -111,6 +137,8 @@ class JobRuntime:
         checkpoint_sha = state.get("checkpoint_sha")
         if not checkpoint_sha:
             return
+        if self.policy.checkpoint.push_refs:
+            self._fetch_checkpoint(checkpoint_sha, state.get("base_sha"))
         head = self.ws.head()
         step_no = state.get("step_index", 0) + 1
         if state.get("next") == "checkpoint" and self._step_commit(head, checkpoint_sha, step_no):
@@ -120,6 +148,14 @@ class JobRuntime:
         self.ws.restore(checkpoint_sha)
         for text in state.get("pending_edits", []):
             self.ws.apply_edits(parse_edits(text))
+
+    def _fetch_checkpoint(self, sha: str, base_sha: str | None) -> None:
+        """Bring the checkpoint from the shared remote when another machine made it."""
+        remote = self.policy.checkpoint.push_remote
+        if self.ws.ensure_commit(remote, self.job.job_id, sha, base_sha):
+            self.events.emit("checkpoint.fetched", sha=sha, remote=remote,
+                             ref=job_ref(self.job.job_id))
+        self.job.base_sha = self.ws.base_sha  # the job's own base, if this clone moved on
 
     # --- pull request -----------------------------------------------------------------
 

@@ -357,7 +357,10 @@ async def checkpoint(state: JobState, rt: JobRuntime) -> Update:
         # One line: a line break inside a value would end git's trailer block.
         trailers["Tandem-Escalation"] = " ".join(" | ".join(state["escalations"]).split())[:500]
     subject = f"{rt.policy.checkpoint.message_prefix} step {step_no}: {step['intent']}"
-    sha = rt.adopt_or_commit(state["checkpoint_sha"], step_no, subject[:200], trailers)
+    # In a thread: the commit (and a push to the shared remote) must not stall the event
+    # loop, which also serves steering and control messages.
+    sha = await rt.run_blocking(rt.adopt_or_commit, state["checkpoint_sha"], step_no,
+                                subject[:200], trailers)
     record["checkpoint_sha"] = sha
     rt.events.receipt(receipt.model_copy(update={"checkpoint_sha": sha}))
     done = [*state.get("steps_done", []), record]

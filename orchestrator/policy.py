@@ -14,11 +14,12 @@ routing decision names the rule that made it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Provider = Literal["openai-ws", "openai-responses", "chat-completions", "anthropic"]
 Action = Literal["proceed", "escalate-review", "escalate-redo", "require-approval", "block"]
@@ -33,6 +34,8 @@ ACTION_ORDER: tuple[Action, ...] = (
     "block",
 )
 SECURITY_CATEGORIES: frozenset[str] = frozenset({"security", "secret"})
+# A git remote name (checkpoint.push_remote): never a URL a repository could point elsewhere.
+_REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def action_rank(action: str) -> int:
@@ -209,7 +212,21 @@ class Budgets(_Strict):
 class Checkpoint(_Strict):
     max_file_bytes: int = Field(default=1_000_000, gt=0, description="Larger files are refused.")
     push_refs: bool = Field(default=False, description="Push checkpoints to refs/tandem/...")
+    push_remote: str = Field(
+        default="origin",
+        description="Name of a remote configured in the repository (`git remote`) that "
+        "push_refs pushes to and a resuming worker fetches from. A name, never a URL: a "
+        "repository's policy must not be able to send checkpoints elsewhere.",
+    )
     message_prefix: str = "tandem:"
+
+    @field_validator("push_remote")
+    @classmethod
+    def _remote_name(cls, value: str) -> str:
+        if not _REMOTE_NAME.match(value):
+            raise ValueError("use the name of a remote configured in the repository (see "
+                             "`git remote -v`), not a URL or a path")
+        return value
 
 
 class PullRequest(_Strict):

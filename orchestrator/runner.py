@@ -59,7 +59,7 @@ def _verify_specs(job: JobRecord, policy: Policy) -> list[CommandSpec]:
 
 def _uses_sim(policy: Policy) -> bool:
     return any(e.base_url.startswith("sim://") for t in policy.tiers.values()
-               for m in t.models for e in [m, *m.fallbacks])
+               for e in t.candidates())
 
 
 @contextmanager
@@ -181,6 +181,7 @@ async def _invoke(
         rt.events.emit("job.failed", error=job.error)
         job.save()
         raise
+    rt.retry_push()
     _record(job, await graph.aget_state({"configurable": {"thread_id": job.job_id}}))
     rt.events.emit("job." + job.status, reason=job.pause_reason)
 

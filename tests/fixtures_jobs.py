@@ -12,6 +12,7 @@ import yaml
 
 from orchestrator.cli.jobs import create_demo_repo
 from orchestrator.sim import ModelProfile, SimConfig, SimServer
+from orchestrator.sim.server import ThreadedSim
 
 FAST = "gpt-5.3-codex-spark"
 DEEP = "gpt-5.3-codex"
@@ -49,7 +50,7 @@ def write_policy(
 
 
 @pytest.fixture
-def demo_sim() -> Iterator[SimServer]:
+def demo_sim() -> Iterator[ThreadedSim]:
     from orchestrator.demo import TAPE_PATH
 
     cfg = SimConfig(models=quick_profiles(), tape=TAPE_PATH)

@@ -133,13 +133,14 @@ def cli(policies: str, json_out: bool) -> None:
 
     from orchestrator.config import use_settings
     from orchestrator.sim import SimConfig, SimServer
+    from orchestrator.sim.tape import validate_entries
 
     names = [p.strip() for p in policies.split(",") if p.strip()]
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tandem-bench-e2e-") as tmp:
         workdir = Path(tmp)
         use_settings(home=workdir / "home")
-        with SimServer.subprocess(SimConfig(tape=bench_tape())) as sim:
+        with SimServer.subprocess(SimConfig(tape=validate_entries(bench_tape()))) as sim:
             for name in names:
                 policy = _policy_file(workdir, name, sim.base_url)
                 results[name] = asyncio.run(_run_policy(name, policy, workdir))

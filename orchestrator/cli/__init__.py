@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import logging
 import sys
 from typing import Any
 
@@ -35,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "approve": "orchestrator.cli.live:approve",
     "reject": "orchestrator.cli.live:reject",
     "sim": "orchestrator.cli.sim:sim",
+    "models": "orchestrator.cli.models:models",
     "policy": "orchestrator.cli.policy:policy",
     "bench": "orchestrator.cli.bench:bench",
 }
@@ -88,7 +90,15 @@ def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
 
 
+def _setup_logging() -> None:
+    from orchestrator.config import get_settings
+
+    logging.basicConfig(level=get_settings().log_level.upper(),
+                        format="tandem: %(levelname)s: %(message)s")
+
+
 def main(argv: list[str] | None = None) -> None:
+    _setup_logging()
     try:
         cli.main(args=argv, prog_name="tandem", standalone_mode=False)
     except click.exceptions.Abort:

@@ -21,6 +21,7 @@ from orchestrator.events import read_events
 from orchestrator.jobstore import JobRecord, list_jobs, load_job, new_job_id
 
 PR_KINDS = click.Choice(["bundle", "github", "gitlab", "none"])
+EXIT_PAUSED = 3  # the job waits: for `tandem resume`, or a human's approve/reject
 
 
 def _execute(job: JobRecord, *, json_out: bool, resume_value: Any = None) -> JobRecord:
@@ -54,6 +55,8 @@ def _report(job: JobRecord, json_out: bool) -> None:
         receipts_table(job)
     if job.status in ("failed", "cancelled"):
         sys.exit(1)
+    if job.status == "paused":
+        sys.exit(EXIT_PAUSED)
 
 
 def _new_job(repo: Path, task: str, **fields: Any) -> JobRecord:
@@ -91,6 +94,9 @@ def run(repo: Path, task: str, policy: str | None, overrides: tuple[str, ...],
 
     The repository's own working tree, index and branches are never touched: the job
     works in its own worktree on branch tandem/<slug>-<job>.
+
+    Exit status: 0 done, 1 failed or rejected, 2 bad input, 3 paused (a budget, a
+    provider error or an approval: see `tandem show JOB`, then `tandem resume JOB`).
     """
     job = _new_job(repo, task, policy=policy, overrides=list(overrides), test_cmd=test_cmd,
                    base_ref=base_ref, pr=pr_kind, tape=tape,

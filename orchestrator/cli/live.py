@@ -1,10 +1,13 @@
-"""Human-in-the-loop commands: approve or reject a step that waits for approval."""
+"""Human-in-the-loop commands: approve or reject a step that waits for approval, steer a
+running job, and the interactive chat."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from orchestrator.cli.jobs import execute
+from orchestrator.cli import emit_json
 from orchestrator.errors import ConfigError
 from orchestrator.jobstore import JobRecord, load_job
 
@@ -24,6 +27,8 @@ def _waiting(job_id: str) -> JobRecord:
 @click.option("--json", "json_out", is_flag=True)
 def approve(job_id: str, note: str | None, json_out: bool) -> None:
     """Approve the step a job is waiting on; the job then continues."""
+    from orchestrator.cli.jobs import execute  # imported late: `tandem steer` stays quick
+
     job = _waiting(job_id)
     execute(job, json_out=json_out, resume_value={"approved": True, "note": note or "approved"})
 
@@ -34,5 +39,63 @@ def approve(job_id: str, note: str | None, json_out: bool) -> None:
 @click.option("--json", "json_out", is_flag=True)
 def reject(job_id: str, reason: str, json_out: bool) -> None:
     """Reject the step a job is waiting on: it is not applied and the job ends."""
+    from orchestrator.cli.jobs import execute
+
     job = _waiting(job_id)
     execute(job, json_out=json_out, resume_value={"approved": False, "reason": reason})
+
+
+@click.command()
+@click.argument("job_id")
+@click.argument("message")
+@click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True,
+              help="Seconds to wait for the job to answer.")
+@click.option("--json", "json_out", is_flag=True, help="Print the job's answer as JSON.")
+def steer(job_id: str, message: str, timeout_s: float, json_out: bool) -> None:
+    """Redirect a running job with MESSAGE.
+
+    The model's generation in flight is interrupted and redirected: in place with
+    `response.steer` where the endpoint supports it, otherwise by aborting the stream and
+    asking again with MESSAGE added. Nothing of the interrupted output is applied. Sent
+    between two model calls, MESSAGE goes with the job's next call. Works for jobs run
+    here (`tandem run`, `tandem chat`) and, with TANDEM_REDIS_URL, on workers.
+    """
+    from orchestrator.control import send_steer
+    from orchestrator.errors import JobNotFound
+
+    try:
+        job_id = load_job(job_id).job_id  # accepts a unique prefix
+    except (JobNotFound, OSError):
+        pass  # maybe a job that only the shared queue knows
+    ack = send_steer(job_id, message, timeout_s=timeout_s)
+    if ack.get("status") == "error":
+        raise ConfigError(f"job {job_id} refused the steer: {ack.get('detail')}")
+    if json_out:
+        emit_json({"job_id": job_id, **ack})
+    else:
+        click.echo(f"job {job_id}: {ack.get('detail')}")
+
+
+@click.command()
+@click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--policy", "-p", help="Policy name or YAML file (as for `tandem run`).")
+@click.option("--test", "test_cmd", help="Verification command run after every step.")
+@click.option("--pr", "pr_kind", type=click.Choice(["bundle", "none"]), default="none",
+              show_default=True, help="Write a PR bundle at the end of each task, or not.")
+@click.option("--tape", type=click.Path(exists=True, dir_okay=False),
+              help="Scripted answers for the simulated provider (tiers at sim://).")
+def chat(repo: Path, policy: str | None, test_cmd: str | None, pr_kind: str,
+         tape: str | None) -> None:
+    """Work on REPO interactively: type a task and watch the model stream it.
+
+    \b
+    While it streams, Ctrl-C interrupts and asks for a redirect (the generation is
+    steered with what you type; empty = carry on).
+    /undo    roll back the last checkpoint
+    /deep    force the deep tier for the next task's first step (/fast: the fast tier)
+    /quit    leave (Ctrl-D too)
+    Each task runs as a job on its own branch, starting from the previous task's result.
+    """
+    from orchestrator.chat import ChatSession
+
+    ChatSession(repo, policy=policy, test_cmd=test_cmd, pr=pr_kind, tape=tape).loop()

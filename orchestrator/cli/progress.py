@@ -1,4 +1,5 @@
-"""Live progress lines, the receipt table, and following a job's event log."""
+"""Live progress (a rich Live panel of the streaming model on a terminal, plain lines
+elsewhere), the receipt table, and following a job's event log."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import time
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.live import Live
+from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.events import iter_events
 from orchestrator.jobstore import JobRecord, load_job
@@ -16,29 +20,74 @@ from orchestrator.jobstore import JobRecord, load_job
 _TERMINAL = {"job.done", "job.paused", "job.failed", "job.cancelled"}
 
 
-class Progress:
-    """Prints one line per meaningful event to stderr (stdout stays for results)."""
+_STREAM_LINES = 12
 
-    def __init__(self, *, enabled: bool = True) -> None:
+
+class Progress:
+    """Shows a job's events on stderr (stdout stays for results): one line per
+    meaningful event, and the streaming model in a live panel (step, tier, model,
+    tokens/s, the tail of its text) when stderr is a terminal.
+
+    ``follow``: the events come from the job's log, where progress is recorded as
+    ``tail`` events; in-process views get full progress events and skip those.
+    """
+
+    def __init__(
+        self, *, enabled: bool = True, live: bool | None = None, follow: bool = False
+    ) -> None:
         self.enabled = enabled
         self.console = Console(stderr=True, highlight=False)
+        self.live_view = self.console.is_terminal if live is None else live
+        self.follow = follow
         self._last_progress = 0.0
+        self._live: Live | None = None
 
     def on_event(self, event: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        line = describe(event)
-        if line is None:
+        kind = event.get("type")
+        if kind == "model.progress":
+            self._progress(event)
             return
-        if event.get("type") == "model.progress":
-            now = time.monotonic()
-            if now - self._last_progress < 1.0:
-                return
+        if kind == "receipt" or kind in _TERMINAL:
+            self._stop_live()
+        line = describe(event)
+        if line is not None:
+            self.console.print(line)
+
+    def _progress(self, event: dict[str, Any]) -> None:
+        if event.get("tail") and not self.follow:
+            return
+        if self.live_view:
+            if self._live is None:
+                self._live = Live(console=self.console, auto_refresh=False, transient=True)
+                self._live.start()
+            self._live.update(stream_panel(event), refresh=True)
+            return
+        now = time.monotonic()
+        if now - self._last_progress >= 1.0:
             self._last_progress = now
-        self.console.print(line)
+            self.console.print(describe(event))
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
     def close(self) -> None:
-        pass
+        self._stop_live()
+
+
+def stream_panel(event: dict[str, Any]) -> RenderableType:
+    """The live panel of one streaming generation."""
+    tokens = int(event.get("tokens") or 0)
+    elapsed_s = float(event.get("elapsed_s") or 0.0)
+    speed = f" · {tokens / elapsed_s:.0f} tok/s" if elapsed_s > 0 else ""
+    lines = str(event.get("text") or "").splitlines()[-_STREAM_LINES:]
+    title = (f"step {event.get('step') or '-'} · {event.get('phase')} · "
+             f"{event.get('tier')} {event.get('model')}")
+    return Panel(Text("\n".join(lines)), title=title, title_align="left",
+                 subtitle=f"{tokens} tokens{speed}", subtitle_align="right")
 
 
 def describe(event: dict[str, Any]) -> str | None:
@@ -54,6 +103,8 @@ def describe(event: dict[str, Any]) -> str | None:
                 f"{event.get('intent')}")
     if t == "model.progress":
         return f"  … {event.get('tier')} {event.get('model')}: {event.get('tokens')} tokens"
+    if t in ("steer.received", "steer.applied", "notify.sent", "notify.failed"):
+        return _describe_live(event)
     if t == "receipt":
         return _describe_receipt(event["receipt"])
     if t == "escalate":
@@ -73,6 +124,18 @@ def describe(event: dict[str, Any]) -> str | None:
         where = event.get("bundle_dir") or event.get("url") or event.get("kind")
         return f"[bold]pull request[/]: {where}"
     return None
+
+
+def _describe_live(event: dict[str, Any]) -> str:
+    t = event.get("type")
+    if t == "steer.received":
+        return f"  [cyan]steer[/] ({event.get('status')}): {event.get('message')}"
+    if t == "steer.applied":
+        return (f"  [cyan]steered[/] via {event.get('mode')}: first token "
+                f"{event.get('latency_ms')} ms after the steer")
+    colour = "green" if t == "notify.sent" else "yellow"
+    what = event.get("host") or event.get("command")
+    return f"  [{colour}]{t}[/] via {event.get('via')} {what or ''} {event.get('error') or ''}"
 
 
 def _describe_receipt(r: dict[str, Any]) -> str | None:
@@ -124,7 +187,7 @@ def receipts_table(job: JobRecord) -> None:
 def follow_events(job: JobRecord, *, json_out: bool, poll_s: float = 0.2) -> None:
     """Print the job's events as they are appended, until a terminal event."""
     seen = 0
-    progress = Progress()
+    progress = Progress(follow=True)
     while True:
         events = list(iter_events(job.events_path))
         for event in events[seen:]:

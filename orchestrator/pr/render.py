@@ -109,13 +109,12 @@ def escalations(steps: list[StepSummary], receipts: list[Receipt]) -> list[str]:
     found: list[tuple[int, str]] = []
     for s in steps:
         found += [(s.step, " ".join(reason.split())) for reason in s.escalations]
-    recorded = {s.step for s in steps if s.escalations}
+    recorded = set(found)
     for r in receipts:
-        # A step's own record already lists its escalations; receipts fill in the rest.
-        if (r.step or 0) in recorded:
-            continue
         if r.action and r.action.startswith(_ESCALATING_ACTIONS):
             why = "; ".join(" ".join(x.split()) for x in r.reasons) or r.action
+            if (r.step or 0, why) in recorded:
+                continue  # the step's own record already says it
             rule = f" (rule `{r.rule_id}`)" if r.rule_id else ""
             found.append((r.step or 0, f"{r.phase}: {why}{rule}"))
     seen: set[tuple[int, str]] = set()

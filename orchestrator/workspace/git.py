@@ -54,16 +54,36 @@ def run_git(
 
     Raises ``GitError`` naming the command, the directory and git's own message.
     """
-    cmd: list[str | bytes] = ["git", *OVERRIDES, *args]
-    try:
-        proc = subprocess.run(
-            cmd, cwd=cwd, input=stdin, capture_output=True, env=git_env(), check=False
-        )
-    except FileNotFoundError as exc:
-        raise GitError(f"cannot run git in {cwd}: {exc.strerror} (is git installed?)") from exc
+    proc = git_proc(cwd, args, stdin=stdin)
     if proc.returncode not in ok_codes:
         raise GitError(_describe(args, cwd, proc))
     return proc.stdout
+
+
+def git_proc(
+    cwd: Path,
+    args: Sequence[str | bytes],
+    *,
+    stdin: bytes | None = None,
+    timeout_s: float | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git <args>`` and return the finished process, whatever its exit status.
+
+    For callers that word their own failure (pushes, fetches); a timeout raises
+    ``GitError`` naming only the subcommand (its arguments may hold a remote URL).
+    """
+    cmd: list[str | bytes] = ["git", *OVERRIDES, *args]
+    try:
+        return subprocess.run(
+            cmd, cwd=cwd, input=stdin, capture_output=True, env=env or git_env(),
+            check=False, timeout=timeout_s,
+        )
+    except FileNotFoundError as exc:
+        raise GitError(f"cannot run git in {cwd}: {exc.strerror} (is git installed?)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"git {os.fsdecode(args[0])} in {cwd} timed out after "
+                       f"{timeout_s:g} s") from exc
 
 
 def git_text(cwd: Path, *args: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from orchestrator.config import get_settings
 from orchestrator.errors import WorkspaceError
 from orchestrator.workspace import diffs, snapshot, worktree
+from orchestrator.workspace import remote as remote_refs
 from orchestrator.workspace.apply import DEFAULT_MAX_EDIT_BYTES, ApplyResult, prepare_edits
 from orchestrator.workspace.commits import LOG_FORMAT, CheckpointInfo, parse_log
 from orchestrator.workspace.edits import EditBlock
@@ -122,6 +123,36 @@ class Workspace:
                                  "(see `tandem jobs show` for its checkpoints)")
         git_text(self.path, "reset", "-q", "--hard", target)
         git_text(self.path, "clean", "-q", "-ffd")
+
+    def push_checkpoint(self, remote: str, job_id: str, sha: str) -> None:
+        """Force-push checkpoint ``sha`` to ``refs/tandem/jobs/<job_id>`` on ``remote``
+        (raises ``CheckpointPushFailed``; nothing local changes)."""
+        remote_refs.push_checkpoint(self.path, remote, job_id, sha)
+
+    def ensure_commit(
+        self, remote: str, job_id: str, sha: str, base_sha: str | None = None
+    ) -> bool:
+        """Fetch the job's ref from ``remote`` when ``sha`` is not here (True if fetched).
+
+        ``base_sha`` is the job's base as its graph state records it: a worktree just
+        created on this machine (no checkpoint yet) takes it over, so ``restore`` accepts
+        the fetched checkpoints even when this clone's base ref has moved on.
+        """
+        fetched = remote_refs.ensure_commit(self.path, remote, job_id, sha)
+        if base_sha and base_sha != self.base_sha:
+            self._adopt_base(base_sha, sha)
+        return fetched
+
+    def _adopt_base(self, base_sha: str, sha: str) -> None:
+        if self.head() != self.base_sha:
+            raise WorkspaceError(f"worktree {self.path} has checkpoints on base "
+                                 f"{self.base_sha[:10]} but the job started from "
+                                 f"{base_sha[:10]}; remove the worktree to resume the job")
+        if not git_ok(self.path, "merge-base", "--is-ancestor", base_sha, sha):
+            raise WorkspaceError(f"checkpoint {sha[:10]} does not descend from the job's base "
+                                 f"{base_sha[:10]} (check refs/tandem/jobs/ on the remote)")
+        worktree.write_base(self.path, base_sha)
+        self.base_sha = base_sha
 
     def rollback(self, step: int) -> str:
         """Restore to the newest checkpoint of ``step`` (0: the base); returns its sha."""

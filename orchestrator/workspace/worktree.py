@@ -98,6 +98,11 @@ def admin_dir(path: Path) -> Path:
     return Path(git_text(path, "rev-parse", "--absolute-git-dir"))
 
 
+def write_base(path: Path, base: str) -> None:
+    """Record ``base`` as the job's base commit (where its checkpoints start)."""
+    admin_dir(path).joinpath(_BASE_FILE).write_text(base + "\n")
+
+
 def read_base(path: Path, repo: Path, branch: str, base_ref: str) -> str:
     marker = admin_dir(path) / _BASE_FILE
     if marker.exists():
