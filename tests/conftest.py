@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-# Fixtures for whole jobs (demo repository, simulator with the demo tape) shared by areas.
-pytest_plugins = ["tests.fixtures_jobs"]
+# Shared fixtures: whole jobs (demo repository, simulator with the demo tape) and Redis clients.
+pytest_plugins = ["tests.fixtures_jobs", "tests.fixtures_redis"]
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

@@ -6,33 +6,23 @@ Only the variables a git transport needs (SSH agent, askpass, proxies) are passe
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
 from orchestrator.config import scrubbed_env, secret
 from orchestrator.errors import GitError
+from orchestrator.workspace.remote import TRANSPORT_VARS
+from orchestrator.workspace.remote import safe_remote as strip_url_credentials
 
-_TRANSPORT_VARS = (
-    "SSH_AUTH_SOCK", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS", "SSH_ASKPASS",
-    "GIT_SSL_CAINFO", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
-    "NO_PROXY", "no_proxy",
-)
-_URL_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
 GIT_TIMEOUT_S = 120.0
 
 
 def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """A scrubbed environment plus what git's transports need."""
-    env = {name: value for name in _TRANSPORT_VARS if (value := secret(name))}
+    env = {name: value for name in TRANSPORT_VARS if (value := secret(name))}
     env["GIT_TERMINAL_PROMPT"] = "0"
     env.update(extra or {})
     return scrubbed_env(env)
-
-
-def strip_url_credentials(text: str) -> str:
-    """``https://user:token@host`` -> ``https://***@host`` (git echoes remote URLs)."""
-    return _URL_CREDENTIALS.sub(r"\1***@", text)
 
 
 def run_git(

@@ -21,7 +21,7 @@ JOB_REF_PREFIX = "refs/tandem/jobs/"
 REMOTE_TIMEOUT_S = 120.0
 
 # What git's transports need beyond the scrubbed environment (SSH agent, askpass, proxies).
-_TRANSPORT_VARS = (
+TRANSPORT_VARS = (
     "SSH_AUTH_SOCK", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS", "SSH_ASKPASS",
     "GIT_SSL_CAINFO", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
     "NO_PROXY", "no_proxy",
@@ -41,7 +41,7 @@ def safe_remote(text: str) -> str:
 
 def remote_env() -> dict[str, str]:
     """The scrubbed git environment plus the transport variables; never prompts."""
-    extra = {name: value for name in _TRANSPORT_VARS if (value := secret(name))}
+    extra = {name: value for name in TRANSPORT_VARS if (value := secret(name))}
     return {**git_env(), **extra, "GIT_TERMINAL_PROMPT": "0"}
 
 

@@ -44,24 +44,25 @@ class Harness:
         self.gateway = gateway
         self.events = events
         self.job_id = job_id
+        self._sends: list[asyncio.Task[dict[str, str]]] = []
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["type"] == kind]
 
-    def steer_on_first_progress(self, message: str = STEER_MESSAGE) -> list[dict[str, str]]:
+    def steer_on_first_progress(self, message: str = STEER_MESSAGE) -> None:
         """Send ``message`` through the control socket once text is streaming."""
-        acks: list[dict[str, str]] = []
         loop = asyncio.get_running_loop()
 
         def on_progress(event: dict[str, Any]) -> None:
-            if event["type"] == "model.progress" and not acks:
-                acks.append({"status": "sending"})
-                task = loop.create_task(asyncio.to_thread(control.send_steer, self.job_id,
-                                                          message))
-                task.add_done_callback(lambda t: acks.__setitem__(0, t.result()))
+            if event["type"] == "model.progress" and not self._sends:
+                self._sends.append(loop.create_task(
+                    asyncio.to_thread(control.send_steer, self.job_id, message)))
 
         self.gateway.listeners.append(on_progress)
-        return acks
+
+    async def acks(self) -> list[dict[str, str]]:
+        """The job's answers to the steers sent (waits for them)."""
+        return list(await asyncio.gather(*self._sends))
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ async def _ask(h: Harness, tier: str) -> str:
 
 
 async def test_websocket_steer_redirects_in_place(harness: Harness) -> None:
-    acks = harness.steer_on_first_progress()
+    harness.steer_on_first_progress()
     text = await _ask(harness, "fast")
     assert text == REDIRECTED  # nothing of the interrupted generation
-    assert acks[0]["status"] == "delivered"
+    assert [a["status"] for a in await harness.acks()] == ["delivered"]
     applied = harness.of_type("steer.applied")
     assert [(a["mode"], a["message"]) for a in applied] == [("response.steer", STEER_MESSAGE)]
     assert applied[0]["latency_ms"] >= 0
@@ -34,10 +34,10 @@ async def test_websocket_steer_redirects_in_place(harness: Harness) -> None:
 
 
 async def test_http_steer_aborts_and_reissues(harness: Harness, steer_sim: ThreadedSim) -> None:
-    acks = harness.steer_on_first_progress()
+    harness.steer_on_first_progress()
     text = await _ask(harness, "deep")  # the deep tier speaks HTTP SSE
     assert text == REDIRECTED
-    assert acks[0]["status"] == "delivered"
+    assert [a["status"] for a in await harness.acks()] == ["delivered"]
     assert [a["mode"] for a in harness.of_type("steer.applied")] == ["reissue"]
     receipt = harness.gateway.last_receipt
     assert receipt is not None and receipt.steer == STEER_MESSAGE
@@ -65,4 +65,4 @@ async def test_unsteered_call_is_unchanged_and_progress_is_logged(
     logged = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     tails = [e for e in logged if e["type"] == "model.progress"]
     assert tails and all(e["tail"] and len(e["text"]) <= 600 for e in tails)
-    assert LONG_TEXT.startswith(tails[0]["text"][:20]) or tails[0]["text"] in LONG_TEXT
+    assert tails[0]["text"] in LONG_TEXT

@@ -1,4 +1,5 @@
-"""Fixtures of the store tests: a fresh key prefix per test on the session's redis-server."""
+"""Redis fixtures shared by the store and queue tests: a fresh key prefix per test and
+clients of the session's redis-server."""
 
 from __future__ import annotations
 
