@@ -58,18 +58,18 @@ def parse_json_model(text: str, model: type[T]) -> T:
 
 async def call_structured(
     call: ModelCaller, *, tier: str, phase: str, instructions: str, turns: list[Turn],
-    model: type[T], max_output_tokens: int | None = None,
+    model: type[T], max_output_tokens: int | None = None, repairs: int = 1,
 ) -> T:
-    """One call, validated; an invalid answer is repaired once, then the error propagates."""
-    text = await call(tier=tier, phase=phase, instructions=instructions, turns=turns,
-                      max_output_tokens=max_output_tokens)
-    try:
-        return parse_json_model(text, model)
-    except StructuredOutputError as exc:
-        repair = turns + [
-            Turn("assistant", text),
-            Turn("user", f"REPAIR: {exc}\nAnswer again with only the JSON object."),
-        ]
-        text = await call(tier=tier, phase=phase, instructions=instructions, turns=repair,
+    """One call, validated; an invalid answer is sent back for repair up to ``repairs``
+    times, then the validation error propagates."""
+    for attempt in range(repairs + 1):
+        text = await call(tier=tier, phase=phase, instructions=instructions, turns=turns,
                           max_output_tokens=max_output_tokens)
-        return parse_json_model(text, model)
+        try:
+            return parse_json_model(text, model)
+        except StructuredOutputError as exc:
+            if attempt == repairs:
+                raise
+            turns = [*turns, Turn("assistant", text),
+                     Turn("user", f"REPAIR: {exc}\nAnswer again with only the JSON object.")]
+    raise AssertionError("unreachable")

@@ -24,8 +24,10 @@ class Plan(BaseModel):
     steps: list[PlanStep] = Field(min_length=1, max_length=8)
 
 
-async def make_plan(call: ModelCaller, *, tier: str, task: str, repo_files: list[str]) -> Plan:
+async def make_plan(
+    call: ModelCaller, *, tier: str, task: str, repo_files: list[str], repairs: int = 1
+) -> Plan:
     listing = "\n".join(repo_files[:400])
     turns = [Turn("user", f"TASK:\n{task}\n\nREPOSITORY FILES:\n{listing}")]
     return await call_structured(call, tier=tier, phase="plan", instructions=prompt("planner"),
-                                 turns=turns, model=Plan)
+                                 turns=turns, model=Plan, repairs=repairs)

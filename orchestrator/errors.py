@@ -22,6 +22,7 @@ else is a programming error and crashes loudly with a traceback.
     │   ├── ResponseFailed            terminal ``failed`` / ``incomplete`` event
     │   ├── PreviousResponseNotFound  server lost the chained response state
     │   ├── ConnectionLimitReached    WebSocket connection lifetime limit
+    │   ├── InvalidModelOutput        a structured answer that did not validate after repairs
     │   └── ServedModelMismatch       the provider served another model than requested
     ├── WorkspaceError                git worktrees, checkpoints, edits
     │   ├── GitError                  a git command failed
@@ -176,6 +177,10 @@ class PreviousResponseNotFound(ModelError):
 
 class ConnectionLimitReached(ModelError):
     """The WebSocket reached its lifetime limit; a new connection is needed."""
+
+
+class InvalidModelOutput(ModelError):
+    """A structured answer (a plan, a PR title) that did not validate after its repairs."""
 
 
 class ServedModelMismatch(ModelError):

@@ -128,6 +128,7 @@ class ModelGateway:
             request = ModelRequest(
                 model=entry.model, messages=messages, instructions=instructions,
                 max_output_tokens=max_output_tokens or entry.max_output_tokens,
+                reasoning_effort=entry.reasoning_effort,
                 metadata={"job": self.job_id, "phase": phase, "step": str(self.step or 0)},
             )
             try:

@@ -91,7 +91,8 @@ def load_job(job_id: str) -> JobRecord:
     """The job record, or JobNotFound naming where it looked."""
     path = job_dir(job_id) / "job.json"
     if not path.exists():
-        matches = [p.name for p in jobs_root().glob(f"{job_id}*")] if jobs_root().exists() else []
+        root = jobs_root()
+        matches = [p.parent.name for p in root.glob(f"{job_id}*/job.json")] if root.exists() else []
         if len(matches) == 1:
             path = job_dir(matches[0]) / "job.json"
         else:

@@ -15,6 +15,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from agents.base import StructuredOutputError
 from agents.editor import edit_request, propose_edit
 from agents.planner import make_plan
 from agents.pr_writer import write_pr_text
@@ -23,6 +24,7 @@ from orchestrator.errors import (
     BudgetExceeded,
     EditApplyError,
     Escalate,
+    InvalidModelOutput,
     ModelError,
     UnsafePath,
 )
@@ -104,8 +106,12 @@ async def prepare(state: JobState, rt: JobRuntime) -> Update:
 @step_node
 async def plan(state: JobState, rt: JobRuntime) -> Update:
     files = rt.tracked_files()
-    result = await make_plan(rt.gateway, tier=rt.policy.plan_tier, task=state["task"],
-                             repo_files=files)
+    try:
+        result = await make_plan(rt.gateway, tier=rt.policy.plan_tier, task=state["task"],
+                                 repo_files=files, repairs=rt.policy.retries.plan_repairs)
+    except StructuredOutputError as exc:  # pauses the job (resume asks again)
+        raise InvalidModelOutput(f"the plan did not validate after "
+                                 f"{rt.policy.retries.plan_repairs} repairs: {exc}") from exc
     steps = [s.model_dump() for s in result.steps]
     rt.events.emit("plan", steps=steps)
     return {"plan": steps, "step_index": 0, "next": "route"}
@@ -310,9 +316,7 @@ async def approval(state: JobState, rt: JobRuntime) -> Update:
     payload = {"kind": "approval", "step": step_no, "intent": step["intent"],
                "reason": "; ".join(dict.fromkeys(state.get("approval_reasons", []))),
                "node": "approval", "diff_stat": rt.ws.diff(state["checkpoint_sha"])[:4000]}
-    answer = interrupt(payload)
-    while not (isinstance(answer, dict) and "approved" in answer):
-        answer = interrupt(payload)  # a plain resume is no answer: stay paused
+    answer = _answer(payload)
     approved = isinstance(answer, dict) and answer.get("approved") is True
     rt.events.receipt(Receipt(
         job_id=rt.job.job_id, step=step_no, phase="approval", kind="decision",
@@ -373,8 +377,31 @@ async def checkpoint(state: JobState, rt: JobRuntime) -> Update:
 # --- finish ---------------------------------------------------------------------------
 
 
+def _answer(payload: dict[str, Any]) -> dict[str, Any]:
+    """A human's decision through a LangGraph interrupt; a plain resume is no answer."""
+    answer = interrupt(payload)
+    while not (isinstance(answer, dict) and "approved" in answer):
+        answer = interrupt(payload)  # stay paused until approve or reject
+    return answer
+
+
 @step_node
 async def pr(state: JobState, rt: JobRuntime) -> Update:
+    if rt.policy.approvals.before_pr:
+        answer = _answer({"kind": "approval", "step": None, "node": "pr",
+                          "intent": "open the pull request",
+                          "reason": "approvals.before_pr: the finished job waits for a human",
+                          "diff_stat": rt.ws.diff(state["base_sha"])[:4000]})
+        approved = answer.get("approved") is True
+        rt.events.receipt(Receipt(
+            job_id=rt.job.job_id, phase="approval", kind="decision", rule_id="approvals.before_pr",
+            action="proceed" if approved else "block",
+            reasons=[str(answer.get("note") or answer.get("reason") or "")],
+        ))
+        if not approved:
+            reason = f"pull request rejected: {answer.get('reason', 'no reason given')}"
+            return {"next": "done", "status": "rejected",
+                    "escalations": [*state.get("escalations", []), reason]}
     intents = [s["intent"] for s in state["plan"]]
     text = await write_pr_text(rt.gateway, tier=rt.policy.default_tier, task=state["task"],
                                steps=intents)

@@ -185,8 +185,9 @@ class Approvals(_Strict):
     security_sensitive: bool = Field(
         default=False, description="Human approval before committing a security-sensitive step."
     )
-    before_pr: bool = False
-    timeout_s: float | None = Field(default=None, gt=0, description="None waits indefinitely.")
+    before_pr: bool = Field(
+        default=False, description="Human approval of the finished job before its PR is made."
+    )
     notify_command: str | None = Field(
         default=None,
         description="Run when a job pauses (approval, budget, failures): split like a shell "
@@ -235,7 +236,6 @@ class PullRequest(_Strict):
     base: str | None = Field(default=None, description="Base branch; None = the job's base ref.")
     title_prefix: str = ""
     labels: list[str] = Field(default_factory=list)
-    include_receipts: bool = True
 
 
 class Gate(_Strict):

@@ -36,10 +36,9 @@ class Chunk(Enum):
 
 def successors(client: ModelClient) -> int:
     """Successor responses the client's in-flight stream has started after a
-    ``response.steer`` (0 for clients that cannot steer). The WebSocket client keeps this
-    count on its flight's parser; read defensively, it is not part of the protocol."""
-    flight = getattr(client, "_flight", None)
-    return int(getattr(getattr(flight, "parser", None), "successors", 0) or 0)
+    ``response.steer`` (0 for clients that cannot steer: only the Responses WebSocket client
+    has the ``successors`` property)."""
+    return int(getattr(client, "successors", 0))
 
 
 class Redirect:

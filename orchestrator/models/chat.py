@@ -39,6 +39,8 @@ def chat_body(request: ModelRequest) -> dict[str, Any]:
     }
     if request.max_output_tokens is not None:
         body["max_tokens"] = request.max_output_tokens
+    if request.reasoning_effort is not None:
+        body["reasoning_effort"] = request.reasoning_effort
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.tools:

@@ -33,6 +33,8 @@ def request_fields(request: ModelRequest) -> dict[str, Any]:
         fields["max_output_tokens"] = request.max_output_tokens
     if request.temperature is not None:
         fields["temperature"] = request.temperature
+    if request.reasoning_effort is not None:
+        fields["reasoning"] = {"effort": request.reasoning_effort}
     if request.tools:
         fields["tools"] = [
             {"type": "function", "name": t.name, "description": t.description,

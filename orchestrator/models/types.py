@@ -34,6 +34,10 @@ class ModelRequest(BaseModel):
     instructions: str | None = None
     max_output_tokens: int | None = None
     temperature: float | None = None
+    reasoning_effort: str | None = Field(
+        default=None, description="minimal..xhigh; sent to Responses and Chat Completions "
+        "endpoints, not to Anthropic (which budgets thinking in tokens instead)",
+    )
     tools: list[ToolSpec] = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
 

@@ -133,6 +133,13 @@ class ResponsesWSClient:
                 async for event in events:
                     yield event
 
+    @property
+    def successors(self) -> int:
+        """Successor responses the in-flight stream has started after a ``response.steer``
+        (0 when nothing is in flight)."""
+        flight = self._flight
+        return flight.parser.successors if flight is not None else 0
+
     async def warm_up(self, request: ModelRequest) -> str | None:
         """Send ``request`` with ``generate: false`` (no output) so the server prepares its
         state; the next request that extends it chains from it. Returns the response id."""

@@ -237,16 +237,17 @@ def test_approval_pause_survives_restart(tmp_path: Path, demo_repo: Path,
 
 
 def test_demo_cli_json_and_bundle_applies_with_git_am(tmp_path: Path) -> None:
-    """`tandem demo --json` (the README's first command), then `git am` of its bundle onto
-    the base branch of a fresh clone gives exactly the job branch's tree."""
+    """`tandem demo --json --pr bundle` (the README's first command, bundle made explicit),
+    then `git am` of its bundle onto the base branch of a fresh clone gives exactly the job
+    branch's tree."""
     import json
     import os
     import sys
 
     env = {**os.environ, "TANDEM_HOME": str(tmp_path / "home")}
-    out = subprocess.run([sys.executable, "-m", "orchestrator", "demo", "--json", "--dir",
-                          str(tmp_path / "shop")], env=env, capture_output=True, text=True,
-                         timeout=180)
+    cmd = [sys.executable, "-m", "orchestrator", "demo", "--json", "--pr", "bundle", "--dir",
+           str(tmp_path / "shop")]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     tiers = {r["tier"] for r in summary["receipts"] if r["phase"] == "edit"}
@@ -262,3 +263,30 @@ def test_demo_cli_json_and_bundle_applies_with_git_am(tmp_path: Path) -> None:
     assert (_git(clone, "rev-parse", "HEAD^{tree}")
             == _git(summary["worktree"], "rev-parse", "HEAD^{tree}"))
     assert TAPE_PATH.exists()
+
+
+def test_plan_that_never_validates_pauses_the_job(tmp_path: Path, demo_repo: Path) -> None:
+    tape = [{"match": {"model": DEEP, "contains": "REPOSITORY FILES:"},
+             "text": "Sure! Step one: add slugify."},
+            {"match": {"model": DEEP, "contains": "REPAIR:"}, "text": '{"steps": []}'}]
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url)
+        job = _run(_job(demo_repo, policy, task="Add slugify"))
+    assert job.status == "paused"
+    assert "plan did not validate after 1 repairs" in (job.pause_reason or "")
+    assert len(_receipts(job, phase="plan", kind="model_call")) == 2
+
+
+def test_approval_before_the_pull_request(tmp_path: Path, demo_repo: Path) -> None:
+    tape = _base_tape([{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT}])
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url, approvals={"before_pr": True})
+        job = _run(_job(demo_repo, policy, task="Add slugify"))
+        assert job.status == "paused" and (job.pause_reason or "").startswith("approval")
+        assert job.pr_result is None and len(job.steps) == 1
+        job = _run(load_job(job.job_id), resume_value={"note": "no decision"})
+        assert job.status == "paused"  # a plain resume is not an answer
+        job = _run(load_job(job.job_id), resume_value={"approved": True, "note": "ship it"})
+    assert job.status == "done"
+    assert Path(job.pr_result["bundle_dir"], "PR.md").exists()
+    assert [r.rule_id for r in _receipts(job, phase="approval")] == ["approvals.before_pr"]
