@@ -10,7 +10,9 @@ prefix checks on paths/URLs, HTTP framing), 0.25 for weak ones common in ordinar
 was added"). A pattern matched on an added or removed line counts its full weight; on an
 unchanged context line of the same file it counts half, and only when the change adds a
 guard (a new condition that rejects input): "a check was added next to a sink" is how
-many security fixes look. A category counts once per diff (its strongest match); the
+many security fixes look. Untrusted input read from a request (category ``input-source``)
+counts its full weight on such context lines: a check added next to it is input validation
+around untrusted data. A category counts once per diff (its strongest match); the
 diff's score is the sum over categories, compared with a gate rule's
 ``min_pattern_score`` (0.5 in the default policy: one medium signal or two weak ones).
 """
@@ -140,7 +142,7 @@ PATTERNS: tuple[Pattern, ...] = (
        r"(?<![a-z])(authenticat\w*|authoriz\w*|unauthori[sz]ed|forbidden|permission\w*|perms?"
        r"|has_?perm\w*|is_?superuser|is_?staff|is_?admin|login_?required|require_?auth\w*"
        r"|access_?control|privilege\w*|csrf\w*|xsrf|same_?site|http_?only|set_?cookie|session_?id"
-       r"|jwt|oauth\w*|saml|bearer|credential\w*|passw(or)?d\w*|api_?key|otp|mfa|2fa|acl|rbac"
+       r"|jwt|oauth\w*|saml|bearer|credential\w*|secrets?|passw(or)?d\w*|api_?key|otp|mfa|2fa|acl|rbac"
        r"|roles?|is_?owner|owner_?id|ownership|scopes?|grants?|check_?access|can_?access"
        r"|is_?allowed|allowed_?(users?|groups?|roles?)|tenant\w*)(?![a-z])"),
     _p("go.auth", "auth", "go", r"\bStatus(Unauthorized|Forbidden)\b|\bErrPermission\b"
@@ -151,8 +153,11 @@ PATTERNS: tuple[Pattern, ...] = (
        r"\bhashlib\.|\bhmac\.|\bcompare_digest\(|\bconstant_time_compare\(|\bsecrets\.|\bCrypto\."
        r"|\bcryptography\.|\bssl\.|verify\s*=\s*False|\bcheck_hostname\b|\bCERT_NONE\b"),
     _p("any.signing/i", "crypto", ANY,
-       r"\b(algorithms?|signature|verify_?signature|nonce|salt|hmac|digest|cipher|private_?key"
-       r"|public_?key|certificate)\b"),
+       r"\b(algorithms|signature|verify_?signature|nonce|salt|hmac|digest|cipher|private_?key"
+       r"|public_?key|certificate)\b"
+       # "algorithm" alone is everywhere in numeric code; only a signing/hash algorithm counts
+       r"|\b(jwt|hash\w*|sign\w*|crypt\w*|digest|cipher)_?algorithms?\b"
+       r"|\balgorithms?\s*[=:]\s*\[?\s*['\"](hs|rs|es|ps|sha|md5|aes|none|eddsa)"),
     _p("js.crypto", "crypto", "javascript",
        r"\bcrypto\.|\bcreate(Hash|Hmac|Cipher\w*|Decipher\w*)\(|\btimingSafeEqual\(|\brandomBytes\("
        r"|\bbcrypt|\bscrypt|\bpbkdf2|rejectUnauthorized"),
@@ -193,12 +198,13 @@ PATTERNS: tuple[Pattern, ...] = (
        r"(starts_?with|ends_?with|has_?prefix|has_?suffix)\(|strings\.(has_?prefix|has_?suffix|trim_?prefix)\("
        r"\s*\w*(path|url|uri|dir|root|base|host|origin|name|file|target|dest)"
        r"|(starts_?with|ends_?with)\([^)\n]*(['\"]/|['\"]\.\.|os\.sep|['\"]https?:|\.\.)", 0.5),
-    _p("any.links", "path", ANY,
-       r"(?i)\b(hard_?links?|sym_?links?|readlink|lstat|islink|isSymbolicLink|EvalSymlinks"
-       r"|O_NOFOLLOW)\b"),
+    _p("any.links/i", "path", ANY,
+       r"(?<![a-z])(hard_?links?|sym_?links?|readlink|lstat|islink|is_symbolic_link"
+       r"|eval_symlinks|o_nofollow|link_?target|link_?name|linkpath)(?![a-z])"),
     # --- input rejected with a security-flavoured message --------------------------------------
     _p("any.reject-message/i", "validation", ANY,
-       r"(raise|throw|Errorf?|errors\.New|Error)\b.*['\"`][^'\"`\n]*\b(invalid|not allowed"
+       r"((raise|throw|Errorf?|errors\.New|Error)\b|\b(message|msg)\s*=)"
+       r".*['\"`][^'\"`\n]*\b(invalid|not allowed"
        r"|disallowed|forbidden|illegal|malformed|unsafe|untrusted|denied|refus\w*|outside|escap\w*"
        r"|too (long|large"
        r"|many|deep|big))\b", 0.25),
@@ -238,6 +244,80 @@ PATTERNS: tuple[Pattern, ...] = (
        r"(?<![a-z])(not safe|not allowed|security|vulnerab\w*|malicious|attacker|untrusted"
        r"|injection|traversal|exploit\w*"
        r"|unsafe|insecure|sanitiz\w*|whitelist|allowlist|blocklist|blacklist)(?![a-z])", 0.5),
+    # --- server-side template injection: templates built from strings ----------------------
+    _p("py.template-injection", "template-injection", "python",
+       r"\brender_template_string\(|\.from_string\(|\bSandboxedEnvironment\b|\bjinja2\.Template\("
+       r"|\bTemplate\([^)\n]*\)\.render\("),
+    _p("js.template-injection", "template-injection", "javascript",
+       r"\b(ejs|pug|jade|handlebars|Handlebars|nunjucks|mustache|Mustache|dot|doT|_|lodash)"
+       r"\.(render|compile|template|renderString)\w*\("),
+    # --- dynamic lookups of globals and attributes by a runtime name -----------------------
+    _p("js.global-lookup", "code-eval", "javascript",
+       r"\b(global|globalThis|GLOBAL|window|self)\s*\[\s*[\w.$]+\s*\]|\brequire\(\s*[\w.$]+\s*\)"),
+    _p("py.dunder", "code-eval", "python",
+       r"__(globals|builtins|subclasses|reduce|reduce_ex|getattribute)__"
+       r"|\bstartswith\(\s*['\"]__?['\"]\s*\)", 0.5),
+    # --- files whose exposure is a breach, and search paths an attacker can write ----------
+    _p("any.sensitive-files", "path", ANY,
+       r"['\"`][^'\"`\n]*(\.git[/\\.'\"`]|\.ssh\b|/etc/(passwd|shadow|sudoers)|\.htaccess"
+       r"|authorized_keys|id_rsa)|\b(os\.PathSeparator|filepath\.Separator)\b", 0.5),
+    _p("any.search-path", "permissions", ANY,
+       r"\b(LD_PRELOAD|LD_LIBRARY_PATH|DYLD_\w+|PYTHONPATH|NODE_OPTIONS|NODE_PATH)\b"
+       r"|\.(insert|append|extend|unshift|push)\([^)\n]*(\bos\.getcwd\(\)|\bprocess\.cwd\(\)"
+       r"|\bos\.Getwd\(\))|\bsys\.path\.(insert|append)\(", 0.5),
+    # --- sandboxing and mandatory access control policies ----------------------------------
+    _p("any.sandbox/i", "permissions", ANY,
+       r"(?<![a-z])(apparmor|seccomp|selinux|audit deny|deny|allow_?privilege_?escalation"
+       r"|privileged|run_?as_?(user|non_?root|root)|security_?context|host_?(path|network|pid|ipc)"
+       r"|cap_(sys|net|dac)_\w+|no_?new_?privs|node_?integration|context_?isolation"
+       r"|web_?security)(?![a-z])"),
+    # --- browser-side security headers, origins and storage ----------------------------------
+    _p("any.web-headers/i", "http", ANY,
+       r"access-control-allow-\w+|(?<![a-z])(cors|allowed_?origins?|check_?origin|x-frame-options"
+       r"|content-security-policy|x-content-type-options|strict-transport-security|nosniff"
+       r"|referrer-policy|noopener|noreferrer|post_?message|document\.cookie)(?![a-z])"),
+    # --- decoding and normalisation before a check (double decoding, unicode tricks) -------
+    _p("any.decode/i", "url", ANY,
+       r"(?<![a-z])(unquote\w*|url_?unquote|decode_?uri(_?component)?|path_?unescape"
+       r"|query_?unescape|unescape)\(|\bunicodedata\.normalize\(|\.normalize\(\s*['\"]nfk?[cd]",
+       0.5),
+    # --- regular expressions that backtrack: nested quantifiers --------------------------
+    _p("any.redos", "regex-dos", ANY, r"[+*]\)[+*{]|[+*]\)\?[+*]|\(\.\*\)\{|\(\.\+\)\+", 0.5),
+    # --- untrusted input read from a request: weak alone, stronger next to an added check --
+    _p("py.request-input", "input-source", "python",
+       r"\brequest\.(args|form|values|GET|POST|FILES|headers|cookies|json|data|query_params"
+       r"|get_json|get_data|body|META)\b", 0.25),
+    _p("js.request-input", "input-source", "javascript",
+       r"\breq\.(query|body|params|headers|cookies|files|url|originalUrl|path)\b"
+       r"|\blocation\.(hash|search|href)\b|\bevent\.(data|origin)\b", 0.25),
+    _p("go.request-input", "input-source", "go",
+       r"\.(FormValue|PostFormValue|FormFile|Cookie|Param|Query|PostForm|DefaultQuery)\("
+       r"|\.URL\.(Query|Path|RawQuery)\b|\bHeader\.Get\(|\bmux\.Vars\(", 0.25),
+    # --- checks on the type or shape of untrusted values (type confusion) ------------------
+    _p("js.type-check", "type-check", "javascript",
+       r"\btypeof\s+[\w.$\[\]'\"]+\s*!==?\s*['\"](string|number|object|function|boolean)"
+       r"|\bArray\.isArray\(|\bNumber\.is(Safe)?Integer\(", 0.25),
+    _p("any.validate-call/i", "validation-call", ANY,
+       r"(?<![a-z])(validate|validator|is_?valid|check_?valid\w*|verify)\w*\(", 0.25),
+    # --- bounds: lengths and sizes compared before use (Go panics, memory exhaustion) -------
+    _p("go.bounds", "resource-limits", "go",
+       r"\blen\([^)\n]*\)\s*[<>]=?|[<>]=?\s*len\(|\bmath\.Max(Int|Uint)\w*|\bMaxBytesReader\b"
+       r"|\bio\.LimitReader\b|\bRead(Header)?Timeout\b|\bMaxHeaderBytes\b", 0.25),
+    _p("js.memory", "resource-limits", "javascript",
+       r"\ballocUnsafe\w*\(|\bnew Buffer\(|\bmaxBuffer\b|\bmaxFileSize\b|\blimits?\s*:", 0.5),
+    _p("any.length-limit/i", "resource-limits", ANY,
+       r"(?<![a-z])(max_?length|maxlength|min_?length|max_?len)\s*[=:]|\blength\(\s*max\s*="
+       r"|\bmax\s*=\s*\d{2,}", 0.25),
+    _p("any.temp-files", "permissions", ANY,
+       r"\bmktemp\(|\btempfile\.|\bos\.tmpdir\(|\bioutil\.Temp(File|Dir)\(|\bos\.(CreateTemp"
+       r"|MkdirTemp)\(|['\"`]/tmp/", 0.5),
+    _p("any.rate-limit/i", "resource-limits", ANY,
+       r"(?<![a-z])(rate_?limit\w*|throttl\w*|brute_?force|lockout|max_?attempts)(?![a-z])", 0.5),
+    _p("any.tokens/i", "auth", ANY,
+       r"(?<![a-z])(access|refresh|csrf|auth|reset|session|api|bearer|id|verification)_?tokens?"
+       r"(?![a-z])|(?<![a-z])(redact\w*|obfuscat\w*)(?![a-z])"),
+    _p("any.cookie-flags/i", "auth", ANY,
+       r"(?<![a-z])(secure|http_?only)\s*[:=]\s*(true|false)|\bsame_?site\b"),
 )
 
 # Added lines that reject input: the "a check was added" half of many fixes.

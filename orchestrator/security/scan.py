@@ -12,6 +12,8 @@ from orchestrator.security.patterns import CONDITION, GUARD, PATTERNS, languages
 
 _DOC_SUFFIXES = frozenset({".md", ".rst", ".txt", ".po", ".pot", ".csv", ".svg", ".lock"})
 _CONTEXT_FACTOR = 0.5
+# Untrusted input is the other half of "a check was added next to it": full weight in context.
+_FULL_IN_CONTEXT = frozenset({"input-source"})
 _GUARD_WINDOW_LINES = 3
 GUARD_WEIGHT = 0.25
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -78,8 +80,9 @@ def _file_hits(change: FileChange) -> list[PatternHit]:
         if index is None and removed and p.regex.search(p_removed):
             hits.append(PatternHit(p.id, p.category, change.path, "removed", None, p.weight))
         elif index is None and context and p.regex.search(p_context):
+            factor = 1.0 if p.category in _FULL_IN_CONTEXT else _CONTEXT_FACTOR
             hits.append(PatternHit(p.id, p.category, change.path, "context", None,
-                                   p.weight * _CONTEXT_FACTOR))
+                                   p.weight * factor))
     return hits
 
 
