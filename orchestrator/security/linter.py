@@ -48,8 +48,16 @@ def _fragments(change: FileChange) -> str:
     return "\n".join(ln if ln and _parses(ln) else "" for ln in lines) + "\n"
 
 
+def _quiet_plugin_loading() -> None:
+    # bandit loads its report formatters through stevedore, which logs an ERROR for each
+    # optional formatter whose package is absent (e.g. sarif); the gate uses none of them.
+    logging.getLogger("stevedore.extension").setLevel(logging.CRITICAL)
+    logging.getLogger("bandit").setLevel(logging.ERROR)
+
+
 def warm_up() -> None:
     """Import bandit now (about 0.1-0.2 s), so a job pays it before its first step."""
+    _quiet_plugin_loading()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from bandit.core import manager  # noqa: F401
@@ -61,7 +69,7 @@ def _run_bandit(paths: list[Path]) -> list[tuple[str, int, str, str, str]]:
         from bandit.core import config as b_config
         from bandit.core import manager as b_manager
 
-    logging.getLogger("bandit").setLevel(logging.ERROR)
+    _quiet_plugin_loading()
     manager = b_manager.BanditManager(b_config.BanditConfig(), "file", quiet=True)
     manager.discover_files([str(p) for p in paths])
     manager.run_tests()
