@@ -5,7 +5,10 @@ content is not trusted (anyone who can open a PR can edit it). So that layer may
 rules, sensitive paths and approvals, but never weaken what the trusted layers set: it may
 not disable or weaken a security rule, drop a sensitive path, turn off the linter or an
 approval, point a tier at another endpoint (a key could be sent there),
-move planning or review to a shallower tier, or raise a budget.
+move planning or review to a shallower tier, or raise a budget. Settings that act outside
+the job worktree — the pause notification (a command run on the user's machine, a webhook
+that would receive the job's details) and pushing checkpoints to a remote — belong to the
+user alone: a repository may not set or change them.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def check_tighten_only(trusted: Policy, merged: Policy, repo_layer: Layer) -> No
         _check_paths(trusted, merged)
         _check_switches(trusted, merged)
         _check_budgets(trusted, merged)
+        _check_user_only(trusted, merged)
         for kind in ("route_rules", "gate_rules"):
             _check_rules(trusted, merged, kind)
     except _Loosened as exc:
@@ -70,6 +74,23 @@ def _check_switches(trusted: Policy, merged: Policy) -> None:
     for path, old, new in pairs:
         if old and not new:
             raise _Loosened(path, "turns off a safety setting")
+
+
+_USER_ONLY = (
+    ("approvals", "notify_command"),
+    ("approvals", "notify_webhook"),
+    ("checkpoint", "push_refs"),
+    ("checkpoint", "push_remote"),
+)
+
+
+def _check_user_only(trusted: Policy, merged: Policy) -> None:
+    for section, field in _USER_ONLY:
+        old = getattr(getattr(trusted, section), field)
+        if getattr(getattr(merged, section), field) != old:
+            raise _Loosened((section, field),
+                            f"{section}.{field} acts outside the job worktree; only the user's "
+                            "own policy may set it")
 
 
 def _check_budgets(trusted: Policy, merged: Policy) -> None:

