@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-Route = Literal["edit", "gate", "verify", "checkpoint", "escalate", "review", "route", "pr", "done"]
+Route = Literal["plan", "route", "edit", "gate", "review", "verify", "escalate", "pause",
+                "approval", "checkpoint", "pr", "done"]
 
 
 class StepRecord(TypedDict, total=False):
