@@ -62,16 +62,31 @@ def _uses_sim(policy: Policy) -> bool:
                for e in t.candidates())
 
 
+def check_runnable(policy: Policy, tape: str | None, sim_url: str | None = None) -> None:
+    """Refuse a job that could only get filler text: models at sim:// and no script."""
+    if _uses_sim(policy) and tape is None and sim_url is None:
+        raise ConfigError(
+            f"policy {policy.name!r} points its models at the embedded simulator (sim://), "
+            "which without a script (--tape FILE) answers with filler text: point the tiers "
+            "at a real provider (docs/POLICIES.md), or try `tandem demo` for a scripted run")
+
+
 @contextmanager
-def embedded_sim(policy: Policy, tape: str | None) -> Iterator[str | None]:
-    """Start the simulated provider in this process when the policy points at ``sim://``."""
+def embedded_sim(
+    policy: Policy, tape: str | None, *, synthetic_ok: bool = False
+) -> Iterator[str | None]:
+    """Start the simulated provider in this process when the policy points at ``sim://``.
+
+    Without a tape the simulator can only answer with filler text, which no job can use:
+    that is refused unless ``synthetic_ok`` (probes such as ``tandem models check``)."""
     if not _uses_sim(policy):
         yield None
         return
+    if not synthetic_ok:
+        check_runnable(policy, tape)
     from orchestrator.sim import SimConfig, SimServer
 
-    steer = any(e.steer_supported for t in policy.tiers.values()
-                for m in t.models for e in [m, *m.fallbacks])
+    steer = any(e.steer_supported for t in policy.tiers.values() for e in t.candidates())
     cfg = SimConfig(tape=Path(tape) if tape else None, steer_supported=steer)
     with SimServer(cfg).run_in_thread() as sim:
         yield sim.base_url
@@ -112,6 +127,7 @@ async def run_job(
     """Run (or resume) ``job`` until it finishes or pauses; returns the updated record.
     ``forced_tier`` fixes the tier of a new job's first step (the interactive chat)."""
     policy = job_policy(job)
+    check_runnable(policy, job.tape, sim_url)
     job.status = "running"
     job.pause_reason = None
     job.save()

@@ -98,6 +98,10 @@ def run(repo: Path, task: str, policy: str | None, overrides: tuple[str, ...],
     Exit status: 0 done, 1 failed or rejected, 2 bad input, 3 paused (a budget, a
     provider error or an approval: see `tandem show JOB`, then `tandem resume JOB`).
     """
+    from orchestrator.policy import load_policy
+    from orchestrator.runner import check_runnable
+
+    check_runnable(load_policy(policy, repo=repo.resolve(), overrides=overrides), tape)
     job = _new_job(repo, task, policy=policy, overrides=list(overrides), test_cmd=test_cmd,
                    base_ref=base_ref, pr=pr_kind, tape=tape,
                    forge={"repo": forge_repo} if forge_repo else {})

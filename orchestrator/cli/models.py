@@ -60,7 +60,7 @@ def check(policy: str | None, json_out: bool) -> None:
                 results.append({"tier": tier_name, **await _probe(entry, sim_url)})
         return results
 
-    with embedded_sim(pol, None) as sim_url:
+    with embedded_sim(pol, None, synthetic_ok=True) as sim_url:
         results = asyncio.run(run(sim_url))
     if json_out:
         emit_json(results)

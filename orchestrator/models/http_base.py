@@ -74,8 +74,9 @@ def translate_httpx(
             f"undecodable data from {url} ({exc}): is this endpoint speaking the right API?"), url)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return at(ModelConnectError(f"bad URL {url}: {exc}; check the base URL"), url)
-    if not streaming and "without sending" in str(exc):
-        # An overloaded server and a non-HTTP service on that port look alike here.
+    if not streaming and ("without sending" in str(exc) or isinstance(exc, httpx.ReadError)):
+        # No response headers yet: an overloaded server, a reset, and a non-HTTP service on
+        # that port all look alike here.
         return at(StreamInterrupted(
             f"{url} closed the connection without an HTTP response: check the base URL and "
             "port (is it an HTTP API?), or the server is overloaded"), url)

@@ -290,3 +290,12 @@ def test_approval_before_the_pull_request(tmp_path: Path, demo_repo: Path) -> No
     assert job.status == "done"
     assert Path(job.pr_result["bundle_dir"], "PR.md").exists()
     assert [r.rule_id for r in _receipts(job, phase="approval")] == ["approvals.before_pr"]
+
+
+def test_run_refuses_the_unscripted_simulator(demo_repo: Path) -> None:
+    """The shipped policies point at the embedded simulator; without a tape it could only
+    answer with filler text, so `tandem run` says what to do instead of starting a job."""
+    out = _tandem_cli("run", str(demo_repo), "Add slugify")
+    assert out.returncode == 2
+    assert "sim://" in out.stderr and "--tape" in out.stderr and "Traceback" not in out.stderr
+    assert "no jobs yet" in _tandem_cli("jobs").stdout
