@@ -196,6 +196,12 @@ redis_option = click.option(
 )
 
 
+prefix_option = click.option(
+    "--prefix", default="tandem", show_default=True,
+    help="Key prefix of the deployment in Redis (with --redis-url).",
+)
+
+
 def _redis_url(redis_url: str | None) -> str | None:
     return redis_url or get_settings().redis_url
 
@@ -203,12 +209,13 @@ def _redis_url(redis_url: str | None) -> str | None:
 @click.command()
 @click.option("--json", "json_out", is_flag=True)
 @redis_option
-def jobs(json_out: bool, redis_url: str | None) -> None:
+@prefix_option
+def jobs(json_out: bool, redis_url: str | None, prefix: str) -> None:
     """List jobs, newest first (this machine's, or the shared queue's with Redis)."""
     if _redis_url(redis_url):
         from orchestrator.cli.queue import run_with_queue
 
-        queued = run_with_queue(_redis_url(redis_url), "tandem", lambda q: q.list_jobs())
+        queued = run_with_queue(_redis_url(redis_url), prefix, lambda q: q.list_jobs())
         if json_out:
             emit_json(queued)
         for entry in [] if json_out else queued:
@@ -232,11 +239,12 @@ def jobs(json_out: bool, redis_url: str | None) -> None:
 @click.option("--json", "json_out", is_flag=True)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing events until the job ends.")
 @redis_option
-def show(job_id: str, json_out: bool, follow: bool, redis_url: str | None) -> None:
+@prefix_option
+def show(job_id: str, json_out: bool, follow: bool, redis_url: str | None, prefix: str) -> None:
     """Show a job: plan, receipts, checkpoints and cost (or follow its events live,
     from any machine when the job runs on the shared Redis queue)."""
     if _redis_url(redis_url):
-        _show_queued(job_id, _redis_url(redis_url), json_out=json_out, follow=follow)
+        _show_queued(job_id, _redis_url(redis_url), prefix, json_out=json_out, follow=follow)
         return
     job = load_job(job_id)
     if follow:
@@ -252,13 +260,15 @@ def show(job_id: str, json_out: bool, follow: bool, redis_url: str | None) -> No
     receipts_table(job)
 
 
-def _show_queued(job_id: str, redis_url: str | None, *, json_out: bool, follow: bool) -> None:
+def _show_queued(
+    job_id: str, redis_url: str | None, prefix: str, *, json_out: bool, follow: bool
+) -> None:
     from orchestrator.cli.progress import Progress
     from orchestrator.cli.queue import run_with_queue
     from orchestrator.queue import JobQueue
 
     if not follow:
-        status = run_with_queue(redis_url, "tandem", lambda q: q.status(job_id))
+        status = run_with_queue(redis_url, prefix, lambda q: q.status(job_id))
         if json_out:
             emit_json(status)
         else:
@@ -276,4 +286,4 @@ def _show_queued(job_id: str, redis_url: str | None, *, json_out: bool, follow: 
                 if event.get("type") == "job.finished":
                     click.echo(f"job {job_id} finished: {event.get('state')}")
 
-    run_with_queue(redis_url, "tandem", tail)
+    run_with_queue(redis_url, prefix, tail)

@@ -148,6 +148,8 @@ class JobQueue:
         while True:
             with redis_errors(self.where):
                 found = await self.client.xread({stream: last}, block=block_ms, count=100)
+            if not found and until_finished and (await self.status(job_id))["state"] in TERMINAL:
+                return  # finished, and its last events are gone (the stream expired)
             for _, entries in found:
                 for entry_id, fields in entries:
                     last = entry_id.decode()
