@@ -35,6 +35,12 @@ def known_secret_names(policy: Policy) -> list[str]:
     return sorted(names)
 
 
+def known_secret_values(policy: Policy) -> list[str]:
+    """The values of the secrets in use (API keys the policy names, forge tokens), which
+    logs, events, commits and PR bodies must never contain."""
+    return secret_values(known_secret_names(policy))
+
+
 @dataclass
 class JobRuntime:
     job: JobRecord
@@ -166,7 +172,7 @@ class JobRuntime:
 
     @property
     def known_secrets(self) -> list[str]:
-        return secret_values(known_secret_names(self.policy))
+        return known_secret_values(self.policy)
 
     @property
     def home(self) -> Path:

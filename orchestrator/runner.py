@@ -22,7 +22,7 @@ from orchestrator.errors import ConfigError, JobError
 from orchestrator.events import EventLog
 from orchestrator.gateway import ModelGateway
 from orchestrator.graph import build_graph
-from orchestrator.jobctx import JobRuntime, known_secret_names
+from orchestrator.jobctx import JobRuntime, known_secret_values
 from orchestrator.jobstore import JobRecord
 from orchestrator.notify import notify_pause
 from orchestrator.policy import Policy, load_policy
@@ -133,7 +133,7 @@ async def run_job(
     job.save()
     ws = open_workspace(job, policy)
     job.worktree, job.branch, job.base_sha = str(ws.path), ws.branch, ws.base_sha
-    events = EventLog(job.events_path, job.job_id, known_secrets=_secret_values(policy))
+    events = EventLog(job.events_path, job.job_id, known_secrets=known_secret_values(policy))
     for listener in listeners:
         events.subscribe(listener)
     async with AsyncExitStack() as stack:
@@ -162,12 +162,6 @@ def _warm_up(rt: JobRuntime) -> None:
         from orchestrator.security.linter import warm_up
 
         warm_up()
-
-
-def _secret_values(policy: Policy) -> list[str]:
-    from orchestrator.config import secret_values
-
-    return secret_values(known_secret_names(policy))
 
 
 async def _invoke(

@@ -59,6 +59,11 @@ def _report(job: JobRecord, json_out: bool) -> None:
         sys.exit(EXIT_PAUSED)
 
 
+def execute(job: JobRecord, *, json_out: bool, resume_value: Any = None) -> None:
+    """Run or resume a job, then report it (every job command, approve/reject included)."""
+    _report(_execute(job, json_out=json_out, resume_value=resume_value), json_out)
+
+
 def _new_job(repo: Path, task: str, **fields: Any) -> JobRecord:
     repo = repo.resolve()
     if not (repo / ".git").exists():
@@ -105,7 +110,7 @@ def run(repo: Path, task: str, policy: str | None, overrides: tuple[str, ...],
     job = _new_job(repo, task, policy=policy, overrides=list(overrides), test_cmd=test_cmd,
                    base_ref=base_ref, pr=pr_kind, tape=tape,
                    forge={"repo": forge_repo} if forge_repo else {})
-    _report(_execute(job, json_out=json_out), json_out)
+    execute(job, json_out=json_out)
 
 
 def create_demo_repo(target: Path) -> Path:
@@ -142,7 +147,7 @@ def demo(target: Path | None, policy: str, pr_kind: str, json_out: bool) -> None
         click.echo(f"sample repository: {repo}", err=True)
     job = _new_job(repo, DEMO_TASK, policy=policy, test_cmd=DEMO_TEST_CMD, pr=pr_kind,
                    tape=str(TAPE_PATH))
-    _report(_execute(job, json_out=json_out), json_out)
+    execute(job, json_out=json_out)
 
 
 @click.command()
@@ -163,12 +168,7 @@ def resume(job_id: str, overrides: tuple[str, ...], note: str | None, json_out: 
                           "--reason ...`")
     job.overrides = [*job.overrides, *overrides]
     job.save()
-    _report(_execute(job, json_out=json_out, resume_value={"note": note}), json_out)
-
-
-def execute(job: JobRecord, *, json_out: bool, resume_value: Any = None) -> None:
-    """Run or resume a job and report it (shared by the approval commands)."""
-    _report(_execute(job, json_out=json_out, resume_value=resume_value), json_out)
+    execute(job, json_out=json_out, resume_value={"note": note})
 
 
 @click.command()
