@@ -36,6 +36,7 @@ class EventLog:
         self._redact = _redactor(known_secrets)
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
+        self._receipts: list[Receipt] | None = None  # read from the log on first use
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
@@ -55,7 +56,19 @@ class EventLog:
         return event
 
     def receipt(self, receipt: Receipt) -> dict[str, Any]:
-        return self.emit("receipt", receipt=receipt.model_dump(mode="json"))
+        event = self.emit("receipt", receipt=receipt.model_dump(mode="json"))
+        if self._receipts is not None:
+            self._receipts.append(Receipt(**event["receipt"]))  # as logged: redacted
+        return event
+
+    def receipts(self) -> list[Receipt]:
+        """Every receipt of the job so far, earlier runs of a resumed job included (the
+        log is read once; later receipts are kept as they are written)."""
+        if self._receipts is None:
+            with self._lock:
+                self._fh.flush()
+            self._receipts = read_receipts(self.path)
+        return list(self._receipts)
 
     def fsync(self) -> None:
         with self._lock:

@@ -7,6 +7,13 @@
                          │                 pause ◄── verify (deep fails M times)      │
                          └──────────────────── next step ◄────────────────────────────┘
                                                 last step ─► pr ─► END
+
+Each node run is one LangGraph super-step with a durable graph checkpoint (a few ms
+each), so the common path runs several stages inside one node: ``route`` makes the
+step's first edit, ``edit`` ends with the gate, and ``verify`` commits the step when
+its commands pass and no approval is needed. The ``gate`` and ``checkpoint`` nodes serve
+the other paths (after a reviewer's correction, after a human's approval). A node is the
+unit that is redone after a crash; nothing in these stages repeats a finished step.
 """
 
 from __future__ import annotations

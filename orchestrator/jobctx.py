@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from orchestrator.config import get_settings, secret_values
 from orchestrator.errors import CheckpointPushFailed, UnsafePath
-from orchestrator.events import EventLog, read_receipts
+from orchestrator.events import EventLog
 from orchestrator.gateway import ModelGateway
 from orchestrator.jobstore import JobRecord
 from orchestrator.policy import Policy
@@ -58,7 +58,7 @@ class JobRuntime:
         return await asyncio.to_thread(fn, *args)
 
     def events_receipts(self) -> list[Receipt]:
-        return read_receipts(self.events.path)
+        return self.events.receipts()
 
     def _inside(self, rel: str) -> Path:
         root = self.ws.path.resolve()
@@ -147,7 +147,10 @@ class JobRuntime:
             self._fetch_checkpoint(checkpoint_sha, state.get("base_sha"))
         head = self.ws.head()
         step_no = state.get("step_index", 0) + 1
-        if state.get("next") == "checkpoint" and self._step_commit(head, checkpoint_sha, step_no):
+        # The step commit is made by the verify node (or the checkpoint node after an
+        # approval): a crash right after it leaves the commit to adopt, not to redo.
+        committing = state.get("next") in ("verify", "checkpoint")
+        if committing and self._step_commit(head, checkpoint_sha, step_no):
             self.ws.restore(head)
             self.adoptable = head  # the checkpoint node adopts it instead of committing again
             return

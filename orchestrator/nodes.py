@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -87,6 +87,11 @@ def _at_top(state: JobState, rt: JobRuntime) -> bool:
     return state["tier"] == rt.policy.review_tier
 
 
+def _with(state: JobState, update: Update) -> JobState:
+    """The state as the next node would see it after ``update``."""
+    return cast(JobState, {**state, **update})
+
+
 def _current(state: JobState) -> tuple[int, dict[str, Any]]:
     idx = state.get("step_index", 0)
     return idx + 1, state["plan"][idx]
@@ -141,8 +146,13 @@ async def route(state: JobState, rt: JobRuntime) -> Update:
     # A step that needs approval is still edited first: the human decides on the diff and
     # the test results, before the step is committed.
     approval = decision.action == "require-approval"
-    return {**fresh, "approval_required": approval,
-            "approval_reasons": list(decision.reasons) if approval else [], "next": "edit"}
+    routed: Update = {**fresh, "approval_required": approval,
+                      "approval_reasons": list(decision.reasons) if approval else []}
+    # The step's first edit runs in this super-step (one graph checkpoint fewer per
+    # step); retries and escalations go through the edit node. Routing is pure, so a
+    # crash mid-edit simply routes again on resume.
+    rt.gateway.rule_id = decision.rule_id
+    return {**routed, **await _edit(_with(state, routed), rt)}
 
 
 def _context_tokens(rt: JobRuntime, step: dict[str, Any]) -> int:
@@ -162,6 +172,11 @@ def _read_files(rt: JobRuntime, paths: list[str]) -> dict[str, str | None]:
 
 @step_node
 async def edit(state: JobState, rt: JobRuntime) -> Update:
+    """Another attempt at the step: a repair, a retry or an escalated redo."""
+    return await _edit(state, rt)
+
+
+async def _edit(state: JobState, rt: JobRuntime) -> Update:
     step_no, step = _current(state)
     tier = state["tier"]
     files = _read_files(rt, step.get("files", []))
@@ -178,13 +193,21 @@ async def edit(state: JobState, rt: JobRuntime) -> Update:
             return {"observation": note, "edit_attempts": attempts, "next": "edit"}
         return _failed_attempt(state, rt, f"edit did not apply on {tier}: {exc}", note)
     rt.events.emit("edit.applied", step=step_no, tier=tier)
-    return {"pending_edits": [*state.get("pending_edits", []), text], "observation": None,
-            "next": "gate"}
+    applied: Update = {"pending_edits": [*state.get("pending_edits", []), text],
+                       "observation": None}
+    # The gate runs in this super-step (one graph checkpoint fewer per edit); an edit
+    # that dies before its gate decision is redone on resume, like any unfinished node.
+    return {**applied, **await _gate(_with(state, applied), rt)}
 
 
 @step_node
 async def gate(state: JobState, rt: JobRuntime) -> Update:
-    diff = rt.ws.diff(state["checkpoint_sha"])
+    """The gate as its own node: after a reviewer's correction."""
+    return await _gate(state, rt)
+
+
+async def _gate(state: JobState, rt: JobRuntime) -> Update:
+    diff = rt.ws.edits_diff(state["checkpoint_sha"])
     # The linter sees the whole new content of changed Python files (paths from the diff).
     changed = [f.path for f in parse_diff(diff).files if not f.deleted]
     files = {p: text for p in changed if p.endswith(".py")
@@ -238,8 +261,12 @@ async def verify(state: JobState, rt: JobRuntime) -> Update:
     summary = [r.model_dump(exclude={"output_tail"}) | {"summary": r.summary} for r in results]
     rt.events.emit("verify", step=step_no, tier=state["tier"], results=summary)
     if all(r.passed for r in results):
-        nxt = "approval" if state.get("approval_required") else "checkpoint"
-        return {"next": nxt, "verification": summary}
+        if state.get("approval_required"):
+            return {"next": "approval", "verification": summary}
+        # Committed in this super-step (one graph checkpoint fewer per step); a crash
+        # after the commit is adopted on resume (``JobRuntime.sync_worktree``).
+        passed: Update = {"verification": summary}
+        return {**passed, **await _checkpoint(_with(state, passed), rt)}
     failed = [r for r in results if not r.passed]
     signature = "+".join(r.signature for r in failed)
     output = "\n\n".join(f"$ {r.name} -> {r.summary}\n{r.output_tail[-2500:]}" for r in failed)
@@ -333,6 +360,11 @@ async def approval(state: JobState, rt: JobRuntime) -> Update:
 
 @step_node
 async def checkpoint(state: JobState, rt: JobRuntime) -> Update:
+    """The checkpoint as its own node: after a human approved the step."""
+    return await _checkpoint(state, rt)
+
+
+async def _checkpoint(state: JobState, rt: JobRuntime) -> Update:
     step_no, step = _current(state)
     receipts = [r for r in rt.events_receipts() if r.step == step_no and r.kind == "model_call"]
     edit_calls = [r for r in receipts if r.phase in ("edit", "review")]

@@ -121,6 +121,8 @@ def create_demo_repo(target: Path) -> Path:
         raise ConfigError(f"{target} exists and is not empty: choose another --dir")
     shutil.copytree(TEMPLATE_DIR, target, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__"))
+    # Written here: a dotfile in the package data would not survive every installer.
+    (target / ".gitignore").write_text("__pycache__/\n*.pyc\n")
     ident = ["-c", "user.name=Tandem demo", "-c", "user.email=demo@tandem.invalid"]
     for args in (["init", "-q", "-b", "main"], ["add", "-A"],
                  [*ident, "commit", "-q", "-m", "Sample shop"]):

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
 _DIFF_GIT = re.compile(r"^diff --git a/(.*?) b/(.*)$")
 
 LANGUAGES = {
@@ -28,12 +28,16 @@ LANGUAGES = {
 
 @dataclass
 class FileChange:
-    """The change to one file. ``added`` holds (new line number, text) pairs."""
+    """The change to one file. ``added`` holds (new line number, text) pairs; ``lines``
+    holds every hunk line in order as (kind, text), kind ``+``, ``-`` or a space;
+    ``sections`` the hunk headers' section texts (git's enclosing function line)."""
 
     path: str
     added: list[tuple[int, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     context: list[str] = field(default_factory=list)
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
     deleted: bool = False
     new_file: bool = False
 
@@ -113,6 +117,8 @@ class _Reader:
         if (m := _HUNK.match(line)) and self.current is not None:
             self.new_line = int(m.group(3))
             self.in_hunk = True
+            if m.group(5).strip():
+                self.current.sections.append(m.group(5).strip())
             return
         if not self.in_hunk or self.current is None:
             return
@@ -124,6 +130,9 @@ class _Reader:
         elif line.startswith(" ") or line == "":
             self.current.context.append(line[1:])
             self.new_line += 1
+        else:
+            return
+        self.current.lines.append((line[:1] or " ", line[1:]))
 
 
 def parse_diff(diff: str) -> ParsedDiff:

@@ -48,11 +48,33 @@ def _fragments(change: FileChange) -> str:
     return "\n".join(ln if ln and _parses(ln) else "" for ln in lines) + "\n"
 
 
+class _UnusedFormatterFilter(logging.Filter):
+    """Drops stevedore's "Could not load" records for bandit's report formatters only.
+
+    bandit loads every formatter it knows at import time; one whose optional package is
+    absent (``sarif`` needs ``sarif_om``) is logged as an ERROR although the gate never
+    formats a report. Failures to load bandit's tests and blacklists still get through.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        from importlib.metadata import entry_points
+
+        self.formatters = frozenset(e.name for e in entry_points(group="bandit.formatters"))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        unused = record.msg == "Could not load %r: %s" and args[:1] and args[0] in self.formatters
+        return not unused
+
+
+_LOADER_LOG = logging.getLogger("stevedore.extension")
+
+
 def _quiet_plugin_loading() -> None:
-    # bandit loads its report formatters through stevedore, which logs an ERROR for each
-    # optional formatter whose package is absent (e.g. sarif); the gate uses none of them.
-    logging.getLogger("stevedore.extension").setLevel(logging.CRITICAL)
-    logging.getLogger("bandit").setLevel(logging.ERROR)
+    """Call before bandit is first imported (its module-level loader logs at import)."""
+    if not any(isinstance(f, _UnusedFormatterFilter) for f in _LOADER_LOG.filters):
+        _LOADER_LOG.addFilter(_UnusedFormatterFilter())
 
 
 def warm_up() -> None:
@@ -64,12 +86,12 @@ def warm_up() -> None:
 
 
 def _run_bandit(paths: list[Path]) -> list[tuple[str, int, str, str, str]]:
+    _quiet_plugin_loading()
     with warnings.catch_warnings():  # bandit's plugin loader warns about its own arguments
         warnings.simplefilter("ignore", DeprecationWarning)
         from bandit.core import config as b_config
         from bandit.core import manager as b_manager
 
-    _quiet_plugin_loading()
     manager = b_manager.BanditManager(b_config.BanditConfig(), "file", quiet=True)
     manager.discover_files([str(p) for p in paths])
     manager.run_tests()

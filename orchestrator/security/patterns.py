@@ -8,9 +8,12 @@ Weights: 1.0 for sinks and security APIs, 0.5 for medium signals (security vocab
 prefix checks on paths/URLs, HTTP framing), 0.25 for weak ones common in ordinary code
 (regexes, size limits, rejection messages, and ``scan.py``'s "a check that rejects input
 was added"). A pattern matched on an added or removed line counts its full weight; on an
-unchanged context line of the same file it counts half, and only when the change adds a
-guard (a new condition that rejects input): "a check was added next to a sink" is how
-many security fixes look. Untrusted input read from a request (category ``input-source``)
+unchanged context line of the same file it counts half when the change adds a guard (a new
+condition that rejects input): "a check was added next to a sink" is how many security
+fixes look. Without a guard, only a sink or security API (not vocabulary) within two lines
+of a changed line counts, a quarter of its weight. A function whose name names a security
+concern (``signals.SECURITY_FUNCTION``) counts as the weak category ``security-function``.
+Untrusted input read from a request (category ``input-source``)
 counts its full weight on such context lines: a check added next to it is input validation
 around untrusted data. A category counts once per diff (its strongest match); the
 diff's score is the sum over categories, compared with a gate rule's
@@ -117,7 +120,7 @@ PATTERNS: tuple[Pattern, ...] = (
     # --- prototype pollution and unsafe property access (JavaScript) ---------------
     _p("js.prototype", "prototype-pollution", "javascript",
        r"__proto__|\bconstructor\b\s*[\]\.'\"]|\bprototype\b|Object\.create\(null\)"
-       r"|hasOwnProperty|getOwnPropertyNames|Object\.freeze"),
+       r"|hasOwnProperty|getOwnPropertyNames|Object\.freeze|Object\.hasOwn\(|Object\.setPrototypeOf\("),
     # --- paths and files ---------------------------------------------------------------
     _p("py.path", "path", "python",
        r"\bos\.path\.(realpath|abspath|normpath|commonpath|islink)\(|\bsafe_join\(|\bsend_file\("
@@ -154,7 +157,7 @@ PATTERNS: tuple[Pattern, ...] = (
        r"|\bcryptography\.|\bssl\.|verify\s*=\s*False|\bcheck_hostname\b|\bCERT_NONE\b"),
     _p("any.signing/i", "crypto", ANY,
        r"\b(algorithms|signature|verify_?signature|nonce|salt|hmac|digest|cipher|private_?key"
-       r"|public_?key|certificate)\b"
+       r"|public_?key|certificate|signing_?method\w*|bcrypt|argon2\w*|scrypt|pbkdf2\w*)\b"
        # "algorithm" alone is everywhere in numeric code; only a signing/hash algorithm counts
        r"|\b(jwt|hash\w*|sign\w*|crypt\w*|digest|cipher)_?algorithms?\b"
        r"|\balgorithms?\s*[=:]\s*\[?\s*['\"](hs|rs|es|ps|sha|md5|aes|none|eddsa)"),
@@ -173,11 +176,11 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("any.url-scheme/i", "url", ANY,
        r"['\"`](javascript|vbscript|data|file):|\bprotocol\b|\bscheme\b.*(http|==|in)"
        r"|\burlparse\(|\bnew URL\("
-       r"|\burl\.Parse\(|\bhostname\b"),
+       r"|\burl\.Parse\(|\bhostname\b|\burlsplit\(|\burl\.parse_request_uri\("),
     # --- templating, escaping, output encoding ---------------------------------------------
     _p("py.escape", "escaping", "python",
        r"\bmark_safe\(|\|\s*safe\b|\bformat_html\(|\bconditional_escape\(|\bhtml\.escape\("
-       r"|\bescape\("
+       r"|(?<!re\.)\bescape\("
        r"|\bMarkup\(|\bautoescape\b|\bbleach\.|\bxmlattr|\bstriptags\b|\bescapejs\b"),
     _p("js.escape", "escaping", "javascript",
        r"\.innerHTML\b|dangerouslySetInnerHTML|\bv-html\b|\.html\(|\bdocument\.write\("
@@ -227,7 +230,8 @@ PATTERNS: tuple[Pattern, ...] = (
        r"|\b(account|user|member)\.(enabled|disabled|is_?active|locked|expired|is_?admin)\b"),
     # --- regular expressions used to validate input --------------------------------------------
     _p("any.regex", "regex", ANY,
-       r"\bre\.(compile|match|fullmatch|search)\(|\bregexp\.(MustCompile|Compile)\(|\bnew RegExp\("
+       r"\bre\.(compile|match|fullmatch|search|escape)\(|\bregexp\.QuoteMeta\("
+       r"|\bregexp\.(MustCompile|Compile)\(|\bnew RegExp\("
        r"|=\s*r?['\"]\^|=\s*/\^", 0.25),
     # --- network listeners and SSRF -----------------------------------------------------
     _p("go.ip", "ssrf", "go",
@@ -318,16 +322,77 @@ PATTERNS: tuple[Pattern, ...] = (
        r"(?![a-z])|(?<![a-z])(redact\w*|obfuscat\w*)(?![a-z])"),
     _p("any.cookie-flags/i", "auth", ANY,
        r"(?<![a-z])(secure|http_?only)\s*[:=]\s*(true|false)|\bsame_?site\b"),
+    # --- third round: per-language gaps filled from general knowledge --------------------
+    # Argument injection: "--" ends a command's options before untrusted arguments, and a
+    # value starting with "-" is refused as an option.
+    _p("any.option-injection", "command", ANY,
+       r",\s*['\"`]--['\"`]\s*[,\])]|\[\s*['\"`]--['\"`]\s*,"
+       r"|\.(push|append|unshift|concat)\(\s*['\"`]--['\"`]"
+       r"|(startswith|startsWith|HasPrefix)\([^)\n]*['\"`]-['\"`]\s*\)"),
+    # SQL text built by interpolation (Go format verbs, JS template literals, f-strings) and
+    # query builders' raw-SQL entry points.
+    _p("go.sql-format", "sql", "go",
+       r"\bSprintf\(\s*\"[^\"\n]*\b(SELECT|INSERT|UPDATE|DELETE|WHERE|ORDER BY)\b[^\"\n]*%[sv]"
+       r"|\.(Raw|Where|Order|Having|Select|Joins)\(\s*(fmt\.Sprintf|\w+\s*\+)"),
+    _p("js.sql-format", "sql", "javascript",
+       r"`[^`\n]*\b(SELECT|INSERT|UPDATE|DELETE|WHERE|ORDER BY)\b[^`\n]*\$\{"
+       r"|\.(raw|whereRaw|orderByRaw|havingRaw|joinRaw)\(|\bescapeId\(|\bsqlstring\b"
+       r"|\bmysql\.escape\(|\bpg-format\b"),
+    _p("py.sql-format", "sql", "python",
+       r"\bf['\"][^'\"\n]*\b(SELECT|INSERT|UPDATE|DELETE|WHERE|ORDER BY)\b[^'\"\n]*\{"),
+    # JavaScript: more command runners, HTML sinks and code sandboxes.
+    _p("js.sinks-more", "command", "javascript",
+       r"\bexeca\b|cross-spawn|\bshelljs\b|\bshell\.exec\("),
+    _p("js.html-sinks", "escaping", "javascript",
+       r"\binsertAdjacentHTML\(|\.outerHTML\b|\.srcdoc\b|\bcreateContextualFragment\("),
+    _p("js.sandbox", "code-eval", "javascript",
+       r"\bvm2\b|safe-eval|static-eval|\bnew\s+(vm\.)?Script\(|\bcompileFunction\("),
+    # Go: file serving, import of the unescaped template package, escaping helpers, command
+    # lookup on PATH, integers parsed into narrow types.
+    _p("go.serve", "path", "go",
+       r"\bhttp\.(FileServer|StripPrefix)\(|\bfs\.ValidPath\(|\bfilepath\.(VolumeName|FromSlash"
+       r"|ToSlash)\("),
+    _p("go.template-pkg", "escaping", "go",
+       r"\"(text|html)/template\"|\btemplate\.(HTMLEscape\w*|JSEscape\w*|URLQueryEscaper)\("),
+    _p("go.lookpath", "permissions", "go", r"\bexec\.LookPath\(", 0.5),
+    _p("go.int-parse", "integer", "go",
+       r"\bstrconv\.Parse(Int|Uint)\([^)\n]*,\s*(8|16|32)\s*\)|\bmath\.(Max|Min)(Int|Uint)(8|16|32)\b",
+       0.5),
+    # Requests to other hosts chosen at run time (SSRF), Go's dialers.
+    _p("go.dial", "ssrf", "go", r"\bnet\.Dial\w*\(|\bDialContext\b|\bCheckRedirect\b", 0.5),
+    # Deserialisation of model and array files (pickle underneath).
+    _p("py.pickle-files", "deserialization", "python",
+       r"\btorch\.load\(|\bjoblib\.load\(|\ballow_pickle\b|\bweights_only\b"),
+    # Decompression without a bound (zip bombs).
+    _p("any.decompress", "resource-limits", ANY,
+       r"\b(gzip|zlib|bz2|lzma|brotli|zstd|flate)\.(decompress\w*|NewReader|GzipFile|inflate\w*"
+       r"|gunzip\w*|createGunzip|createInflate\w*)\b", 0.5),
+    # Authorisation: the current user, and ownership compared with it.
+    _p("any.current-user/i", "auth", ANY,
+       r"\b(request|req|ctx|c|g)\.(user|session)\b|(?<![a-z])(current_?user|(user|owner|author"
+       r"|creator|account|org|organization|tenant|team)_?(id|uuid)?\s*(!==?|===?)(?!=))", 0.5),
+    # Allow and deny lists named as such (hosts, schemes, extensions, types, ...).
+    _p("any.allowlist/i", "validation", ANY,
+       r"(?<![a-z])(allowed|permitted|whitelisted|blacklisted|blocked|forbidden|denied|trusted"
+       r"|safe)_(hosts?|schemes?|protocols?|extensions?|types?|methods?|domains?|origins?|keys?"
+       r"|tags?|attr\w*|commands?|paths?|dirs?|chars?|characters|names?|urls?|ips?|ports?"
+       r"|fields?|headers?|mime\w*|modules?|functions?|props?|properties)(?![a-z])", 0.5),
+    # Authorisation checks named for what they grant, sessions renewed or ended, and
+    # responses that refuse access.
+    _p("any.authz-names/i", "auth", ANY,
+       r"(?<![a-z])((can|may)_(read|write|edit|delete|view|manage|access|update|modify|create"
+       r"|push|pull|execute|invite|admin\w*)|(is|has)_(member|owner|admin\w*|access|role|rights?"
+       r"|permissions?)|require_?(admin|owner|role|permission\w*|scope\w*|user|login)"
+       # sessions renewed or ended (fixation, logout)
+       r"|session_?(regenerate|rotate|invalidate|destroy|fixation|flush)|cycle_key"
+       r"|regenerate_?id)(?![a-z])"
+       r"|\b(abort|status|status_code|code)\s*[(=:]\s*40[13]\b"),
+    # Go: interpreters and plugins that run code chosen at run time; JS: dynamic import.
+    _p("go.code-eval", "code-eval", "go",
+       r"\b(goja|otto|yaegi|govaluate|expr)\.(New|Run|Eval|Compile)\w*\(|\bplugin\.Open\("),
+    _p("js.dynamic-import", "code-eval", "javascript", r"(?<![.\w])import\(\s*[\w.$]+\s*\)"),
+    _p("go.read-all", "resource-limits", "go", r"\b(io|ioutil)\.ReadAll\(", 0.25),
 )
-
-# Added lines that reject input: the "a check was added" half of many fixes.
-GUARD = re.compile(
-    r"\b(raise|throw|abort)\b|\breturn\b[^\n]*(\berr\b|\berrors\.New\(|\w*Errorf?\(|\bErr[A-Z]\w*"
-    r"|\bhttp\.Error\(|res\.status\(4\d\d\)|\b(false|None|null|undefined)\b)"
-    r"|\bhttp\.Error\(|\bStatus(BadRequest|Forbidden|Unauthorized)\b"
-)
-CONDITION = re.compile(r"^\s*(if|elif|else if|}\s*else if|unless|switch|case)\b|^\s*if\s*\("
-r"|\bif\s+!")
 
 
 def languages_match(pattern: Pattern, language: str | None) -> bool:

@@ -8,14 +8,21 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from orchestrator.security.diff import FileChange, ParsedDiff
-from orchestrator.security.patterns import CONDITION, GUARD, PATTERNS, languages_match
+from orchestrator.security.patterns import PATTERNS, Pattern, languages_match
+from orchestrator.security.signals import CONDITION, DEFINITION, GUARD, SECURITY_FUNCTION
 
 _DOC_SUFFIXES = frozenset({".md", ".rst", ".txt", ".po", ".pot", ".csv", ".svg", ".lock"})
 _CONTEXT_FACTOR = 0.5
 # Untrusted input is the other half of "a check was added next to it": full weight in context.
 _FULL_IN_CONTEXT = frozenset({"input-source"})
 _GUARD_WINDOW_LINES = 3
+# Unchanged lines this close to a changed line are part of the same statement or check.
+_NEAR_LINES = 2
+_NEAR_MIN_WEIGHT = 1.0
+_NEAR_FACTOR = 0.25
 GUARD_WEIGHT = 0.25
+FUNCTION_WEIGHT = 0.25
+_DEF_WORDS = re.compile(r"\b(def|class|func|function)\b")  # cheap test before DEFINITION
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -38,6 +45,33 @@ def has_guard(change: FileChange) -> bool:
         ):
             return True
     return False
+
+
+def near_context(change: FileChange, window: int = _NEAR_LINES) -> list[str]:
+    """Unchanged lines within ``window`` lines of an added or removed line, in order."""
+    changed = [i for i, (kind, _t) in enumerate(change.lines) if kind != " "]
+    out, j = [], 0
+    for i, (kind, text) in enumerate(change.lines):
+        while j < len(changed) and changed[j] < i - window:
+            j += 1
+        if kind == " " and j < len(changed) and changed[j] <= i + window:
+            out.append(text)
+    return out
+
+
+def function_names(change: FileChange) -> list[str]:
+    """Names of the functions the change is in: git's hunk section headers and any
+    definition line the hunks show (changed or not)."""
+    texts = [*change.sections, *(t for _k, t in change.lines if _DEF_WORDS.search(t))]
+    return [m.group(m.lastindex or 0) for t in texts if (m := DEFINITION.search(t))]
+
+
+def _function_hit(change: FileChange) -> PatternHit | None:
+    for name in function_names(change):
+        if SECURITY_FUNCTION.search(_fold(name)):
+            return PatternHit("any.security-function", "security-function", change.path,
+                              "context", None, FUNCTION_WEIGHT)
+    return None
 
 
 def _fold(text: str) -> str:
@@ -65,7 +99,8 @@ def _file_hits(change: FileChange) -> list[PatternHit]:
     language = change.language
     lines = [text for _n, text in change.added]
     removed = "\n".join(change.removed)
-    context = "\n".join(change.context) if has_guard(change) else ""
+    guarded = has_guard(change)
+    context = "\n".join(change.context if guarded else near_context(change))
     texts = {False: (*_block(lines), removed, context),
              True: (*_block([_fold(t) for t in lines]), _fold(removed), _fold(context))}
     hits: list[PatternHit] = []
@@ -79,11 +114,23 @@ def _file_hits(change: FileChange) -> list[PatternHit]:
             hits.append(PatternHit(p.id, p.category, change.path, "added", lineno, p.weight))
         if index is None and removed and p.regex.search(p_removed):
             hits.append(PatternHit(p.id, p.category, change.path, "removed", None, p.weight))
-        elif index is None and context and p.regex.search(p_context):
-            factor = 1.0 if p.category in _FULL_IN_CONTEXT else _CONTEXT_FACTOR
+        elif index is None and context and (factor := _context_factor(p, guarded)) \
+                and p.regex.search(p_context):
             hits.append(PatternHit(p.id, p.category, change.path, "context", None,
                                    p.weight * factor))
+    if language and (hit := _function_hit(change)) is not None:
+        hits.append(hit)
     return hits
+
+
+def _context_factor(p: Pattern, guarded: bool) -> float:
+    """How much a match on an unchanged line counts: with an added guard, any pattern on any
+    context line; without one, only sinks and security APIs next to a changed line, and
+    weakly (the change may have made their arguments safe, or only passed near them)."""
+    if guarded:
+        return 1.0 if p.category in _FULL_IN_CONTEXT else _CONTEXT_FACTOR
+    # Vocabulary patterns (matched on folded names) name topics, not sinks: not counted here.
+    return _NEAR_FACTOR if p.weight >= _NEAR_MIN_WEIGHT and not p.lower else 0.0
 
 
 def scan(parsed: ParsedDiff) -> tuple[list[PatternHit], dict[str, float]]:

@@ -2,8 +2,9 @@
 
 Plumbing only: ``update-index`` on the changed paths (split index: only the small delta
 is rewritten), ``write-tree`` (the cache-tree keeps every untouched directory's tree id),
-``commit-tree`` and ``update-ref``. ``git commit`` would lstat every tracked file and
-``git add -A`` would walk the whole tree; neither is needed when the paths are known.
+a commit object written in-process (``gitdb``) and ``update-ref``. ``git commit`` would
+lstat every tracked file and ``git add -A`` would walk the whole tree; neither is needed
+when the paths are known.
 When a command may have written files, ``scan_worktree`` finds them with one
 ``git status`` (honours .gitignore; the untracked cache keeps it cheap) and its cost is
 reported on its own.
@@ -15,7 +16,10 @@ import os
 import stat
 import time
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
+
+from gitdb import IStream, LooseObjectDB
 
 from orchestrator.workspace.commits import (
     SKIPPED_TRAILER,
@@ -23,7 +27,7 @@ from orchestrator.workspace.commits import (
     format_message,
     step_of,
 )
-from orchestrator.workspace.git import git_text, run_git, split_z
+from orchestrator.workspace.git import IDENTITY, git_text, run_git, split_z
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 _PLAIN_DIR = "a directory"
@@ -39,11 +43,39 @@ class Selection:
     warnings: list[str] = field(default_factory=list)
 
 
-def scan_worktree(root: Path) -> list[str]:
-    """Every changed, deleted or new (non-ignored) path in the worktree."""
-    out = run_git(root, ["status", "--porcelain=v1", "-z", "--untracked-files=all",
+def scan_worktree(root: Path, while_staging: bool = False) -> list[str]:
+    """Every changed, deleted or new (non-ignored) path in the worktree.
+
+    ``while_staging``: another git process writes the index meanwhile, so this one must
+    not take the index lock to refresh it (``--no-optional-locks``).
+    """
+    return [path for _xy, path in scan_entries(root, while_staging)]
+
+
+def scan_entries(root: Path, while_staging: bool = False) -> list[tuple[str, str]]:
+    """``scan_worktree`` with git's two-letter status of each path (``XY``)."""
+    lock = ["--no-optional-locks"] if while_staging else []
+    out = run_git(root, [*lock, "status", "--porcelain=v1", "-z", "--untracked-files=all",
                          "--no-renames", "--ignore-submodules=none"])
-    return [entry[3:] for entry in split_z(out) if len(entry) > 3]
+    return [(entry[:2], entry[3:]) for entry in split_z(out) if len(entry) > 3]
+
+
+def ignore_rules_match(root: Path, paths: list[str]) -> set[str]:
+    """The ``paths`` that .gitignore rules match, tracked or not (no index read)."""
+    if not paths:
+        return set()
+    out = run_git(root, ["check-ignore", "--no-index", "-z", "--stdin"], stdin=_z(paths),
+                  ok_codes=(0, 1))
+    return set(split_z(out))
+
+
+def stage(root: Path, sel: Selection) -> None:
+    """Update the index for ``sel`` (removals first)."""
+    if sel.remove:
+        run_git(root, ["update-index", "--force-remove", "-z", "--stdin"], stdin=_z(sel.remove))
+    if sel.stage:
+        run_git(root, ["update-index", "--add", "--remove", "--replace", "-z", "--stdin"],
+                stdin=_z(sel.stage))
 
 
 def ignored_paths(root: Path, paths: list[str]) -> set[str]:
@@ -52,11 +84,7 @@ def ignored_paths(root: Path, paths: list[str]) -> set[str]:
     ``--no-index`` keeps the common case (nothing ignored) from reading the whole index;
     only when a path matches an ignore rule is the index asked whether it is tracked.
     """
-    if not paths:
-        return set()
-    out = run_git(root, ["check-ignore", "--no-index", "-z", "--stdin"], stdin=_z(paths),
-                  ok_codes=(0, 1))
-    matched = split_z(out)
+    matched = sorted(ignore_rules_match(root, paths))
     if not matched:
         return set()
     tracked = run_git(root, ["--literal-pathspecs", "ls-files", "-z", "--", *matched])
@@ -97,15 +125,21 @@ def _skip_reason(root: Path, rel: str, max_file_bytes: int) -> str | None:
 
 
 def commit_paths(
-    root: Path, message: str, trailers: dict[str, str], sel: Selection, allow_empty: bool
+    root: Path, message: str, trailers: dict[str, str], sel: Selection, allow_empty: bool,
+    parent: str | None = None, objects_dir: Path | None = None,
 ) -> CheckpointInfo:
-    """Stage ``sel.stage`` and commit on the worktree's branch (unless nothing changed)."""
-    parent, parent_tree = git_text(root, "rev-parse", "HEAD", "HEAD^{tree}").split()
-    if sel.remove:
-        run_git(root, ["update-index", "--force-remove", "-z", "--stdin"], stdin=_z(sel.remove))
-    if sel.stage:
-        run_git(root, ["update-index", "--add", "--remove", "--replace", "-z", "--stdin"],
-                stdin=_z(sel.stage))
+    """Stage ``sel.stage`` and commit on the worktree's branch (unless nothing changed).
+
+    ``parent``: the branch tip when the caller knows it (then an empty commit is made
+    without asking git for the tip; ``update-ref`` still checks it atomically).
+    ``objects_dir``: the repository's object directory, where the commit object is
+    written in-process (one ``git`` process fewer per checkpoint).
+    """
+    if parent is None or not allow_empty:
+        parent, parent_tree = git_text(root, "rev-parse", "HEAD", "HEAD^{tree}").split()
+    else:
+        parent_tree = ""
+    stage(root, sel)
     tree = git_text(root, "write-tree")
     step = step_of(trailers)
     if tree == parent_tree and not allow_empty:
@@ -113,11 +147,26 @@ def commit_paths(
     if sel.skipped:
         trailers = {**trailers, SKIPPED_TRAILER: str(len(sel.skipped))}
     text = format_message(message, trailers)
-    sha = run_git(root, ["commit-tree", tree, "-p", parent, "-F", "-"],
-                  stdin=text.encode()).decode().strip()
+    if objects_dir is not None and len(tree) == len(parent) == 40:
+        sha = write_commit(objects_dir, tree, parent, text)
+    else:  # SHA-256 repositories, or the object directory not known: git writes it
+        sha = run_git(root, ["commit-tree", tree, "-p", parent, "-F", "-"],
+                      stdin=text.encode()).decode().strip()
     git_text(root, "update-ref", "-m", "tandem checkpoint", "HEAD", sha, parent)
     subject = text.split("\n", 1)[0]
     return CheckpointInfo(sha, step, subject, trailers, parent=parent, time=int(time.time()))
+
+
+def write_commit(objects_dir: Path, tree: str, parent: str, message: str) -> str:
+    """Write a commit object (as ``git commit-tree`` would, with Tandem's identity) as a
+    loose object; returns its sha. No ref moves: the caller runs ``update-ref``."""
+    stamp = f"{int(time.time())} {time.strftime('%z')}"
+    author = f"{IDENTITY['GIT_AUTHOR_NAME']} <{IDENTITY['GIT_AUTHOR_EMAIL']}> {stamp}"
+    committer = f"{IDENTITY['GIT_COMMITTER_NAME']} <{IDENTITY['GIT_COMMITTER_EMAIL']}> {stamp}"
+    body = (f"tree {tree}\nparent {parent}\nauthor {author}\ncommitter {committer}\n\n"
+            f"{message}").encode()
+    stored = LooseObjectDB(str(objects_dir)).store(IStream(b"commit", len(body), BytesIO(body)))
+    return str(stored.hexsha.decode())
 
 
 def _z(paths: list[str]) -> bytes:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from orchestrator.config import get_settings
-from orchestrator.errors import WorkspaceError
+from orchestrator.errors import GitError, WorkspaceError
 from orchestrator.workspace import diffs, snapshot, worktree
 from orchestrator.workspace import remote as remote_refs
 from orchestrator.workspace.apply import DEFAULT_MAX_EDIT_BYTES, ApplyResult, prepare_edits
 from orchestrator.workspace.commits import LOG_FORMAT, CheckpointInfo, parse_log
 from orchestrator.workspace.edits import EditBlock
-from orchestrator.workspace.git import IDENTITY, git_ok, git_text, run_git
+from orchestrator.workspace.git import IDENTITY, git_ok, git_text, run_git, split_z
+from orchestrator.workspace.pending import PendingChanges
 
 
 class Workspace:
@@ -34,6 +36,11 @@ class Workspace:
         self.base_sha = base_sha
         self.max_file_bytes = max_file_bytes
         self.max_edit_bytes = min(max_file_bytes, DEFAULT_MAX_EDIT_BYTES)
+        # The branch tip as this object last set it (None: ask git), and the edits made
+        # since the worktree last equalled a commit (for the in-process diff).
+        self._head: str | None = None
+        self._pending = PendingChanges()
+        self._objects: Path | None = None
 
     @classmethod
     def open_or_create(
@@ -59,9 +66,12 @@ class Workspace:
         if path.exists():
             worktree.attach_existing(path, repo_common, branch)
             base = worktree.read_base(path, repo, branch, base_ref)
-        else:
-            base = worktree.add_worktree(repo, path, branch, base_ref)
-        return cls(repo, path, branch, base, max_file_bytes)
+            return cls(repo, path, branch, base, max_file_bytes)
+        base = worktree.add_worktree(repo, path, branch, base_ref)
+        ws = cls(repo, path, branch, base, max_file_bytes)
+        ws._head = base  # a new worktree is a checkout of its base, nothing else
+        ws._pending.mark_clean(base)
+        return ws
 
     def head(self) -> str:
         """The sha of the job branch tip."""
@@ -69,12 +79,28 @@ class Workspace:
 
     def apply_edits(self, blocks: list[EditBlock]) -> ApplyResult:
         """Apply every block or none (raises UnsafePath / EditApplyError, writing nothing)."""
-        return prepare_edits(self.path, blocks, self.max_edit_bytes).write()
+        plan = prepare_edits(self.path, blocks, self.max_edit_bytes)
+        for rel, state in plan.files.items():
+            self._pending.record(self.path, rel, state.original)
+        return plan.write()
 
     def diff(self, base: str | None = None) -> str:
         """Unified diff of the worktree (untracked non-ignored files included) against
         ``base`` (default: the branch tip)."""
         return diffs.worktree_diff(self.path, base or "HEAD", self.max_file_bytes)
+
+    def edits_diff(self, base: str) -> str:
+        """The diff of what ``apply_edits`` changed since the worktree equalled ``base``.
+
+        Rendered in-process (no git process) when this object made or restored ``base``
+        itself and the edits are plain text; otherwise it is ``diff(base)``. Files that
+        something else wrote (a command) are not edits: ``diff`` shows those.
+        """
+        if self._pending.knows(base):
+            text = self._pending.diff(self.path)
+            if text is not None:
+                return text
+        return self.diff(base)
 
     def changed_paths(self, base: str | None = None) -> list[str]:
         return diffs.changed_paths(self.path, base or "HEAD")
@@ -95,7 +121,13 @@ class Workspace:
         """
         t0 = time.perf_counter()
         explicit = list(changed_paths or [])
-        scanned = snapshot.scan_worktree(self.path) if scan else []
+        staged: set[str] = set()
+        if scan and self._head is not None and self._pending.knows(self._head):
+            # The edited files are known: stage them while git scans for the others.
+            explicit += self._pending.paths()
+            scanned, staged = self._scan_while_staging(explicit)
+        else:
+            scanned = snapshot.scan_worktree(self.path) if scan else []
         seen = set(scanned)
         unseen = [p for p in explicit if p not in seen]
         ignored = snapshot.ignored_paths(self.path, unseen)
@@ -104,11 +136,57 @@ class Workspace:
         sel = snapshot.select_paths(self.path, wanted, self.max_file_bytes)
         sel.warnings += [f"{p}: ignored by .gitignore; not included in the checkpoint"
                          for p in sorted(ignored)]
-        info = snapshot.commit_paths(self.path, message, trailers, sel, allow_empty)
+        sel.stage = [p for p in sel.stage if p not in staged]
+        sel.remove += sorted(ignored & staged)  # staged ahead, but .gitignore excludes it
+        parent = self._head if allow_empty else None
+        info = snapshot.commit_paths(self.path, message, trailers, sel, allow_empty, parent,
+                                     self._objects_dir())
         t2 = time.perf_counter()
         info.skipped, info.warnings = sel.skipped, sel.warnings
+        self._head = info.sha
+        # Everything changed is now in the commit, unless a path was left out (or the
+        # worktree was not scanned): then only git can say what differs.
+        complete = scan and not sel.skipped and not ignored
+        self._pending.mark_clean(info.sha if complete else None)
         info.scan_s, info.commit_s, info.total_s = t1 - t0, t2 - t1, t2 - t0
         return info
+
+    def _scan_while_staging(self, known: list[str]) -> tuple[list[str], set[str]]:
+        """``git status`` and ``update-index`` of the ``known`` paths side by side (two
+        processes at once instead of one after the other); returns the scan and the
+        paths staged."""
+        sel = snapshot.select_paths(self.path, known, self.max_file_bytes)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            scan = pool.submit(snapshot.scan_entries, self.path, True)
+            snapshot.stage(self.path, snapshot.Selection(stage=sel.stage))
+            try:
+                entries = scan.result()
+            except GitError:
+                # The staging rewrote the split index's shared part under the scan (it
+                # removes the old one at once): read again, now that nothing writes.
+                entries = snapshot.scan_entries(self.path)
+        staged = set(sel.stage)
+        excluded = self._ignored_among_staged(staged, dict((p, xy) for xy, p in entries))
+        if excluded:
+            snapshot.stage(self.path, snapshot.Selection(remove=sorted(excluded)))
+        return [p for _xy, p in entries if p not in excluded], staged - excluded
+
+    def _ignored_among_staged(self, staged: set[str], status: dict[str, str]) -> set[str]:
+        """Staged paths that were untracked and that .gitignore excludes (the scan may
+        have read the index before or after the staging, so both views are read)."""
+        untracked = {p for p in staged if status.get(p, "  ")[0] in "?A"
+                     and p in status}
+        absent = sorted(p for p in staged if p not in status)  # unchanged, or ignored
+        if absent:
+            at_head = set(split_z(run_git(self.path, ["ls-tree", "-z", "--name-only", "HEAD",
+                                                      "--", *absent])))
+            untracked |= set(absent) - at_head
+        return snapshot.ignore_rules_match(self.path, sorted(untracked))
+
+    def _objects_dir(self) -> Path:
+        if self._objects is None:
+            self._objects = worktree.common_dir(self.repo) / "objects"
+        return self._objects
 
     def restore(self, sha: str) -> None:
         """Reset the worktree (and the job branch) to ``sha``; removes untracked files.
@@ -121,8 +199,12 @@ class Workspace:
         if not self._is_job_commit(target):
             raise WorkspaceError(f"{sha} is not a checkpoint of job branch {self.branch} "
                                  "(see `tandem jobs show` for its checkpoints)")
+        self._head = None
+        self._pending.mark_clean(None)
         git_text(self.path, "reset", "-q", "--hard", target)
         git_text(self.path, "clean", "-q", "-ffd")
+        self._head = target
+        self._pending.mark_clean(target)
 
     def push_checkpoint(self, remote: str, job_id: str, sha: str) -> None:
         """Force-push checkpoint ``sha`` to ``refs/tandem/jobs/<job_id>`` on ``remote``

@@ -73,6 +73,49 @@ SECURITY_CHANGES = [
                  "function h(res) {\n  res.set('Access-Control-Allow-Origin', '*')\n"
                  "  return res\n}\n",
                  "http", id="js-cors-header"),
+    # Third round: per-language gaps from general knowledge.
+    pytest.param("tools/fetch.py", "def args(url):\n    return ['clone', url]\n",
+                 "def args(url):\n    return ['clone', '--', url]\n", "command",
+                 id="option-terminator-before-argument"),
+    pytest.param("db/find.py", "def q(uid):\n    return 'SELECT * FROM t'\n",
+                 "def q(uid):\n    return f'SELECT * FROM t WHERE id = {uid}'\n", "sql",
+                 id="py-sql-f-string"),
+    pytest.param("db/find.js", "function q(id) {\n  return 'x'\n}\n",
+                 "function q(id) {\n  return `SELECT * FROM t WHERE id = ${id}`\n}\n", "sql",
+                 id="js-sql-template-literal"),
+    pytest.param("db/find.go", "package db\n\nfunc q(id string) string { return id }\n",
+                 "package db\n\nfunc q(id string) string {\n"
+                 "\treturn fmt.Sprintf(\"SELECT * FROM t WHERE id = %s\", id)\n}\n", "sql",
+                 id="go-sql-sprintf"),
+    pytest.param("web/posts.js", "function del(post, me) {\n  return post.remove()\n}\n",
+                 "function del(post, me) {\n  if (post.authorId !== me.id) return\n"
+                 "  return post.remove()\n}\n", "auth", id="js-ownership-compared"),
+    pytest.param("web/items.py", "def items():\n    return Item.objects.all()\n",
+                 "def items(request):\n    return Item.objects.filter(owner=request.user)\n",
+                 "auth", id="py-current-user"),
+    pytest.param("web/upload.py", "EXTS = None\n",
+                 "ALLOWED_EXTENSIONS = {'png', 'jpg'}\n", "validation", id="allowlist-named"),
+    pytest.param("web/login.py", "def done(request):\n    return True\n",
+                 "def done(request):\n    request.session.cycle_key()\n    return True\n",
+                 "auth", id="session-renewed"),
+    pytest.param("ml/io.py", "def load(p):\n    return p\n",
+                 "import torch\n\ndef load(p):\n    return torch.load(p)\n",
+                 "deserialization", id="py-model-file-load"),
+    pytest.param("srv/body.go", "package srv\n\nfunc body() {}\n",
+                 "package srv\n\nfunc body(r io.Reader) {\n\tzr, _ := gzip.NewReader(r)\n"
+                 "\t_ = zr\n}\n", "resource-limits", id="go-decompression"),
+    pytest.param("srv/page.go", "package srv\n\nimport \"fmt\"\n",
+                 "package srv\n\nimport \"text/template\"\n", "escaping",
+                 id="go-template-package"),
+    pytest.param("web/dom.js", "function put(el, s) {\n  el.textContent = s\n}\n",
+                 "function put(el, s) {\n  el.insertAdjacentHTML('beforeend', s)\n}\n",
+                 "escaping", id="js-html-sink"),
+    pytest.param("srv/rules.go", "package srv\n\nfunc run() {}\n",
+                 "package srv\n\nfunc run() {\n\tvm := goja.New()\n\t_ = vm\n}\n",
+                 "code-eval", id="go-embedded-interpreter"),
+    pytest.param("web/docs.go", "package web\n\nfunc edit(u, d int) {}\n",
+                 "package web\n\nfunc edit(u, d int) {\n\tif !canEdit(u, d) {\n"
+                 "\t\treturn\n\t}\n}\n", "auth", id="go-authz-check-name"),
 ]
 
 
@@ -118,6 +161,15 @@ ORDINARY_CHANGES = [
                  "def words(s):\n    return s.split()\n",
                  "def words(s):\n    return [w for w in s.split() if w]\n",
                  id="plain-refactor"),
+    pytest.param("pkg/names.py",
+                 "import re\n\ndef rx(prefix):\n    return prefix\n",
+                 "import re\n\ndef rx(prefix):\n"
+                 "    return re.compile(re.escape(prefix) + r'-\\d+')\n",
+                 id="regex-escape-is-not-output-escaping"),
+    pytest.param("pkg/cli.py", "def main(argv):\n    return argv\n",
+                 "def main(argv):\n    if '--' in argv:\n        argv.remove('--')\n"
+                 "    return argv\n",
+                 id="option-terminator-only-compared"),
 ]
 
 
