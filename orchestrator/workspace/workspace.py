@@ -41,6 +41,8 @@ class Workspace:
         self._head: str | None = None
         self._pending = PendingChanges()
         self._objects: Path | None = None
+        # Job commits this object made, or checked once (restore skips the checks).
+        self._checked: set[str] = set()
 
     @classmethod
     def open_or_create(
@@ -70,6 +72,7 @@ class Workspace:
         base = worktree.add_worktree(repo, path, branch, base_ref)
         ws = cls(repo, path, branch, base, max_file_bytes)
         ws._head = base  # a new worktree is a checkout of its base, nothing else
+        ws._checked.add(base)
         ws._pending.mark_clean(base)
         return ws
 
@@ -144,6 +147,7 @@ class Workspace:
         t2 = time.perf_counter()
         info.skipped, info.warnings = sel.skipped, sel.warnings
         self._head = info.sha
+        self._checked.add(info.sha)
         # Everything changed is now in the commit, unless a path was left out (or the
         # worktree was not scanned): then only git can say what differs.
         complete = scan and not sel.skipped and not ignored
@@ -194,17 +198,21 @@ class Workspace:
         Only this job's commits are accepted: the base, or a descendant of it made by
         Tandem (a later checkpoint that a rollback took off the branch included).
         """
-        self._guard()
-        target = worktree.resolve_commit(self.path, sha)
-        if not self._is_job_commit(target):
-            raise WorkspaceError(f"{sha} is not a checkpoint of job branch {self.branch} "
-                                 "(see `tandem jobs show` for its checkpoints)")
+        if sha in self._checked and (self.path / ".git").is_file():
+            target = sha  # made or checked by this object, in its own worktree
+        else:
+            self._guard()
+            target = worktree.resolve_commit(self.path, sha)
+            if not self._is_job_commit(target):
+                raise WorkspaceError(f"{sha} is not a checkpoint of job branch {self.branch} "
+                                     "(see `tandem jobs show` for its checkpoints)")
         self._head = None
         self._pending.mark_clean(None)
         git_text(self.path, "reset", "-q", "--hard", target)
         git_text(self.path, "clean", "-q", "-ffd")
         self._head = target
         self._pending.mark_clean(target)
+        self._checked.add(target)
 
     def push_checkpoint(self, remote: str, job_id: str, sha: str) -> None:
         """Force-push checkpoint ``sha`` to ``refs/tandem/jobs/<job_id>`` on ``remote``

@@ -149,3 +149,32 @@ def test_checkpoint_stages_while_scanning_and_keeps_ignored_files_out(
     status = subprocess.run(["git", "status", "--porcelain"], cwd=ws.path, check=True,
                             capture_output=True, text=True).stdout
     assert status == ""
+
+
+def test_restore_of_a_known_checkpoint_skips_the_checks(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Restoring a commit this workspace made costs two git commands (reset, clean); a
+    commit it never saw still goes through every check."""
+    from orchestrator.workspace import git as git_mod
+
+    ws.apply_edits(parse_edits(block("app.py", "    return a + b\n", "    return 3\n")))
+    sha = ws.checkpoint("step", {"Tandem-Step": "1"}).sha
+    ws.apply_edits(parse_edits(block("app.py", "    return 3\n", "    return 4\n")))
+    calls: list[str] = []
+    real = git_mod.git_proc
+
+    def counted(cwd: Path, args: list[str], **kw: object) -> object:
+        calls.append(str(args[0]))
+        return real(cwd, args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(git_mod, "git_proc", counted)
+    ws.restore(sha)
+    assert calls == ["reset", "clean"]
+    assert (ws.path / "app.py").read_text().endswith("return 3\n")
+    foreign = subprocess.run(["git", "commit-tree", "-m", "x", f"{sha}^{{tree}}"],
+                             cwd=ws.path, check=True, capture_output=True,
+                             text=True).stdout.strip()
+    from orchestrator.errors import WorkspaceError
+    with pytest.raises(WorkspaceError, match="not a checkpoint"):
+        ws.restore(foreign)
