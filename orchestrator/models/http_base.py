@@ -25,6 +25,7 @@ from orchestrator.errors import (
     StreamInterrupted,
 )
 from orchestrator.models.base import Recorder, with_retries
+from orchestrator.models.jsonwire import loads
 from orchestrator.models.mapping import at, error_detail, parse_retry_after_s, status_error
 from orchestrator.models.sse import SSEDecoder
 from orchestrator.models.types import (
@@ -36,7 +37,7 @@ from orchestrator.models.types import (
     ModelRequest,
 )
 
-_loads = json.loads
+_loads = loads
 # After the terminal event, wait this long for the body's end so the connection can go
 # back to the pool (a response closed mid-body closes its connection).
 DRAIN_TIMEOUT_S = 1.0

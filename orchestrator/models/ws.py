@@ -26,7 +26,6 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
 from websockets.protocol import State
 
 from orchestrator.errors import (
@@ -39,6 +38,7 @@ from orchestrator.errors import (
     ServerError,
 )
 from orchestrator.models.base import Recorder, with_retries
+from orchestrator.models.jsonwire import loads
 from orchestrator.models.mapping import at
 from orchestrator.models.responses_http import ResponsesHTTPClient
 from orchestrator.models.responses_wire import ResponsesParser, input_item, request_fields
@@ -58,10 +58,10 @@ from orchestrator.models.ws_conn import (
     translate_ws,
     ws_url_of,
 )
+from orchestrator.models.ws_reader import BatchingConnection
 
 logger = logging.getLogger(__name__)
 _dumps = json.dumps
-_loads = json.loads
 
 
 class _FallBack(Exception):
@@ -82,7 +82,7 @@ class _Flight:
     __slots__ = ("conn", "fields", "interrupted", "parser", "rec", "request")
 
     def __init__(
-        self, conn: ClientConnection, request: ModelRequest, fields: dict[str, Any],
+        self, conn: BatchingConnection, request: ModelRequest, fields: dict[str, Any],
         parser: ResponsesParser, rec: Recorder,
     ) -> None:
         self.conn = conn
@@ -103,7 +103,7 @@ class ResponsesWSClient:
         self.last_metrics: CallMetrics | None = None
         self.fallback_reason: str | None = None
         self.connections_opened = 0
-        self._conn: ClientConnection | None = None
+        self._conn: BatchingConnection | None = None
         self._chain: _Chain | None = None
         self._connect_failures = 0
         self._http: ResponsesHTTPClient | None = None
@@ -200,7 +200,7 @@ class ResponsesWSClient:
 
     # --- connection and fallback --------------------------------------------------------
 
-    async def _connection(self) -> ClientConnection:
+    async def _connection(self) -> BatchingConnection:
         conn = self._conn
         if conn is not None and conn.state is State.OPEN:
             return conn
@@ -250,7 +250,7 @@ class ResponsesWSClient:
     # --- one attempt ----------------------------------------------------------------------
 
     def _new_flight(
-        self, conn: ClientConnection, request: ModelRequest, fields: dict[str, Any],
+        self, conn: BatchingConnection, request: ModelRequest, fields: dict[str, Any],
         rec: Recorder,
     ) -> _Flight:
         parser = ResponsesParser(self.url, self.cfg.api_key_env)
@@ -323,13 +323,13 @@ class ResponsesWSClient:
             conn.transport.abort, self.cfg.first_token_timeout_s, self.cfg.idle_timeout_s
         )
         now = asyncio.get_running_loop().time
-        recv = conn.recv
+        recv_batch = conn.recv_batch
         out: list[ModelEvent] = []
         try:
             while not parser.done:
                 watchdog.waiting = True
                 try:
-                    raw = await recv(decode=False)
+                    batch = await recv_batch()
                 except FOREIGN_WS_ERRORS as exc:
                     if flight.interrupted:
                         break
@@ -338,9 +338,7 @@ class ResponsesWSClient:
                 watchdog.last_rx = now()
                 if flight.interrupted:
                     break
-                parser.feed(self._decode(raw), out)
-                if parser.done:
-                    self._remember(flight)
+                self._feed(flight, batch, out)
                 if out:
                     if not watchdog.got_output:
                         watchdog.got_output = True
@@ -354,9 +352,24 @@ class ResponsesWSClient:
             self._reset(drop_conn=True)
             yield Incomplete(reason="interrupted")
 
+    def _feed(self, flight: _Flight, batch: list[bytes], out: list[ModelEvent]) -> None:
+        """Parse a batch of frames up to the terminal event (or an error frame); frames
+        after it stay unread, for the next request, as with one ``recv()`` per frame."""
+        parser = flight.parser
+        for i, raw in enumerate(batch):
+            try:
+                parser.feed(self._decode(raw), out)
+            except BaseException:
+                flight.conn.unread(batch[i + 1:])
+                raise
+            if parser.done:
+                self._remember(flight)
+                flight.conn.unread(batch[i + 1:])
+                return
+
     def _decode(self, raw: bytes | str) -> dict[str, Any]:
         try:
-            obj = _loads(raw)
+            obj = loads(raw)
         except ValueError as exc:
             raise translate_ws(exc, self.url, self.cfg, streaming=True) from exc
         if type(obj) is not dict:

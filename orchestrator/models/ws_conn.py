@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import Callable
 
 import websockets
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -27,6 +26,7 @@ from orchestrator.errors import (
 )
 from orchestrator.models.mapping import at, parse_retry_after_s, status_error
 from orchestrator.models.types import EndpointConfig
+from orchestrator.models.ws_reader import BatchingConnection
 
 FOREIGN_WS_ERRORS = (WebSocketException, OSError, TimeoutError, ValueError)
 
@@ -45,14 +45,15 @@ def ws_url_of(base_url: str) -> str:
     return url + "/responses"
 
 
-async def open_ws(url: str, cfg: EndpointConfig) -> ClientConnection:
+async def open_ws(url: str, cfg: EndpointConfig) -> BatchingConnection:
     """Open one connection (no frame cap, keepalive pings, no compression)."""
     headers = dict(cfg.extra_headers)
     if cfg.api_key:
         headers["Authorization"] = f"Bearer {cfg.api_key}"
     try:
-        return await websockets.connect(
+        conn = await websockets.connect(
             url,
+            create_connection=BatchingConnection,
             additional_headers=headers,
             max_size=None,
             compression=None,
@@ -61,6 +62,8 @@ async def open_ws(url: str, cfg: EndpointConfig) -> ClientConnection:
             ping_timeout=cfg.ws_ping_interval_s,
             close_timeout=2,
         )
+        assert isinstance(conn, BatchingConnection)
+        return conn
     except InvalidStatus as exc:
         if exc.response.status_code == 426:
             raise UpgradeRequired(f"{url} answered 426 Upgrade Required") from exc

@@ -1,4 +1,8 @@
-"""The simulator's ASGI application: routes only (each endpoint lives in its own module)."""
+"""The simulator's ASGI application: routes only (each endpoint lives in its own module).
+
+The Responses WebSocket goes straight to its endpoint; Starlette (with its middleware,
+which wraps every outgoing message) serves the HTTP routes.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,15 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from orchestrator.sim.anthropic import messages
 from orchestrator.sim.chat import chat_completions
 from orchestrator.sim.config import Fault
 from orchestrator.sim.http_common import check_auth, openai_error
 from orchestrator.sim.responses_http import create_response
-from orchestrator.sim.responses_ws import responses_ws
+from orchestrator.sim.responses_ws import ResponsesWebSocket
 from orchestrator.sim.state import ApiError, SimState
 
 
@@ -70,10 +75,28 @@ async def reset(request: Request) -> Any:
     return JSONResponse({"reset": True})
 
 
-def build_app(state: SimState) -> Starlette:
+class SimApp:
+    """``/v1/responses`` WebSockets to ``ResponsesWebSocket``, everything else to ``http``."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+        self.http = _starlette(state)
+        self.responses_ws = ResponsesWebSocket(state)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/v1/responses":
+            await self.responses_ws(scope, receive, send)
+        else:
+            await self.http(scope, receive, send)
+
+
+def build_app(state: SimState) -> SimApp:
+    return SimApp(state)
+
+
+def _starlette(state: SimState) -> Starlette:
     app = Starlette(routes=[
         Route("/v1/responses", create_response, methods=["POST"]),
-        WebSocketRoute("/v1/responses", responses_ws),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),

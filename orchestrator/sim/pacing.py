@@ -3,6 +3,8 @@
 The pacer keeps a schedule (token i is due at ``start + i / tokens_per_s``) and sleeps only
 when it is ahead of that schedule by at least ``_MIN_SLEEP_S``, so fast profiles do not
 pay one event-loop sleep per token and a slow consumer never makes later tokens burst late.
+``before_wait`` (set by a transport that batches its writes) runs before every wait, so
+what was produced so far goes out before the generator pauses.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ class Pacer:
         self._n_unpaced = 0
         self._clock = clock
         self._sleep = sleep
+        self.before_wait: Callable[[], Awaitable[None]] | None = None
+
+    async def _wait(self, delay_s: float) -> None:
+        if self.before_wait is not None:
+            await self.before_wait()
+        await self._sleep(delay_s)
 
     def _jittered(self, value: float) -> float:
         spread = self.profile.jitter
@@ -46,7 +54,7 @@ class Pacer:
         """Wait out the time to first token (plus any injected slow start)."""
         delay_s = self._jittered(self.profile.ttft_ms / 1000.0) + self._extra_ttft_s
         if delay_s > 0:
-            await self._sleep(delay_s)
+            await self._wait(delay_s)
         self._due_s = self._clock()
 
     async def next_token(self) -> None:
@@ -55,9 +63,9 @@ class Pacer:
         if rate <= 0:
             self._n_unpaced += 1
             if self._n_unpaced % _UNPACED_YIELD_EVERY == 0:
-                await self._sleep(0)
+                await self._wait(0)
             return
         self._due_s += self._jittered(1.0 / rate)
         ahead_s = self._due_s - self._clock()
         if ahead_s >= _MIN_SLEEP_S:
-            await self._sleep(ahead_s)
+            await self._wait(ahead_s)

@@ -43,7 +43,7 @@ async def create_response(request: Request) -> Any:
     except ApiError as err:
         return openai_error(err)
     if stream:
-        return SSEResponse(_sse(state, run, items, body))
+        return SSEResponse(_sse(state, run, items, body), pacer=run.gen.pacer)
     return await _collect(state, run, items, body)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from orchestrator.sim.generation import MALFORMED_FRAME, Generation, new_id
@@ -57,10 +58,15 @@ class Run:
             "incomplete_details": {"reason": reason} if reason else None,
             "usage": self.usage() if final else None,
         }
-        for name, default in _ECHO_FIELDS.items():
-            value = self.request.get(name)
-            body[name] = default if value is None else value
+        body.update(self.echo)
         return body
+
+    @cached_property
+    def echo(self) -> dict[str, Any]:
+        """The request fields every snapshot repeats (computed once per response)."""
+        request = self.request
+        return {name: default if request.get(name) is None else request[name]
+                for name, default in _ECHO_FIELDS.items()}
 
     def usage(self) -> dict[str, Any]:
         out = self.gen.output_tokens

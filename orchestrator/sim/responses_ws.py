@@ -6,6 +6,11 @@ response (full input + output items) so ``previous_response_id`` can continue fr
 any other id is ``previous_response_not_found``. With steering enabled, ``response.steer``
 stops the in-flight response after its current token (``response.incomplete``, reason
 ``steered``) and a successor starts from original input + partial output + steer input.
+
+Where the server offers ``SEND_TEXTS``, a response's events are batched and sent together
+whenever the generator is about to wait (TTFT, pacing, its periodic yield) and when it
+ends or drops: an unpaced answer costs one send, a paced one still sends each token on
+time. Other frames (errors, steer replies) go out at once, after anything batched.
 """
 
 from __future__ import annotations
@@ -15,13 +20,16 @@ import json
 from typing import Any
 
 from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestrator.sim.generation import Dropped, new_id
 from orchestrator.sim.http_common import check_auth, connection_id, openai_error_body
 from orchestrator.sim.responses_render import Run, response_events
 from orchestrator.sim.responses_run import build_run, new_input
+from orchestrator.sim.sse import json_dumps
 from orchestrator.sim.state import ApiError, ConnectionLimit, RequestInfo, SimState
+from orchestrator.sim.ws_protocol import SEND_TEXTS
 
 CONNECTION_LIMIT_MESSAGE = (
     "Responses websocket connection limit reached (60 minutes). "
@@ -29,21 +37,31 @@ CONNECTION_LIMIT_MESSAGE = (
 )
 
 
-async def responses_ws(websocket: WebSocket) -> None:
-    state: SimState = websocket.app.state.sim
-    fault = state.faults.take_for_handshake()
-    try:
-        if fault is not None:
-            status = int(fault.status or 503)
-            raise ApiError(status, fault.message or f"simulated handshake status {status}")
-        check_auth(websocket, state.config.api_key)
-    except ApiError as err:
-        body = openai_error_body(err)
-        reply = JSONResponse(body, status_code=err.status, headers=err.headers())
-        await websocket.send_denial_response(reply)
-        return
-    await websocket.accept()
-    await Session(state, websocket).run()
+class ResponsesWebSocket:
+    """The endpoint as a plain ASGI app: Starlette's ``WebSocket`` does the handshake, the
+    session then talks ASGI directly (one message per event, no per-frame state checks)."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        state = self.state
+        fault = state.faults.take_for_handshake()
+        try:
+            if fault is not None:
+                status = int(fault.status or 503)
+                raise ApiError(status, fault.message or f"simulated handshake status {status}")
+            check_auth(websocket, state.config.api_key)
+        except ApiError as err:
+            body = openai_error_body(err)
+            reply = JSONResponse(body, status_code=err.status, headers=err.headers())
+            await websocket.send_denial_response(reply)
+            return
+        await websocket.accept()
+        session = Session(state, websocket, receive, send)
+        session.batching = SEND_TEXTS in scope.get("extensions", {})
+        await session.run()
 
 
 class _Close(Exception):  # ends the session
@@ -52,9 +70,13 @@ class _Close(Exception):  # ends the session
 
 
 class Session:
-    def __init__(self, state: SimState, websocket: WebSocket) -> None:
+    def __init__(
+        self, state: SimState, websocket: WebSocket, receive: Receive, send: Send
+    ) -> None:
         self.state = state
         self.ws = websocket
+        self._receive = receive
+        self._send = send
         self.conn_id = connection_id(websocket)
         self.seq = 0
         self.send_lock = asyncio.Lock()
@@ -62,6 +84,8 @@ class Session:
         self.last: tuple[str, list[dict[str, Any]]] | None = None
         self.in_flight: Run | None = None
         self.steer: tuple[str, list[dict[str, Any]]] | None = None
+        self.batching = False
+        self._batch: list[str] = []
 
     async def run(self) -> None:
         reader = asyncio.ensure_future(self._read())
@@ -81,14 +105,35 @@ class Session:
     # --- sending -------------------------------------------------------------------
 
     async def send(self, event: dict[str, Any] | str, stream_id: Any = None) -> None:
+        """Send one frame now (after anything batched)."""
         async with self.send_lock:
-            if isinstance(event, dict):
-                if stream_id is not None:
-                    event["stream_id"] = stream_id
-                event["sequence_number"] = self.seq
-                self.seq += 1
-                event = json.dumps(event, separators=(",", ":"))
-            await self.ws.send_text(event)
+            await self._flush_locked()
+            await self._send({"type": "websocket.send", "text": self._encode(event, stream_id)})
+
+    async def _emit(self, event: dict[str, Any] | str, stream_id: Any) -> None:
+        """A response event: batched until ``flush`` when batching, else sent now."""
+        if self.batching:
+            self._batch.append(self._encode(event, stream_id))
+        else:
+            await self.send(event, stream_id)
+
+    async def flush(self) -> None:
+        async with self.send_lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        if self._batch:
+            texts, self._batch = self._batch, []
+            await self._send({"type": SEND_TEXTS, "texts": texts})
+
+    def _encode(self, event: dict[str, Any] | str, stream_id: Any) -> str:
+        if isinstance(event, str):
+            return event
+        if stream_id is not None:
+            event["stream_id"] = stream_id
+        event["sequence_number"] = self.seq
+        self.seq += 1
+        return json_dumps(event)
 
     async def send_error(self, err: ApiError, stream_id: Any = None) -> None:
         error = openai_error_body(err)["error"]
@@ -108,14 +153,18 @@ class Session:
     async def _read(self) -> None:
         try:
             while True:
-                await self._dispatch(await self.ws.receive_text())
+                message = await self._receive()
+                if message["type"] != "websocket.receive":
+                    return  # websocket.disconnect
+                text = message.get("text")
+                await self._dispatch((message.get("bytes") or b"") if text is None else text)
         except (WebSocketDisconnect, OSError, RuntimeError):
             return
 
-    async def _dispatch(self, text: str) -> None:
+    async def _dispatch(self, text: str | bytes) -> None:
         try:
             frame = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             await self.send_error(ApiError(400, "frame is not valid JSON", code="invalid_json"))
             return
         kind = frame.get("type") if isinstance(frame, dict) else None
@@ -197,13 +246,16 @@ class Session:
     ) -> None:
         self.in_flight = run
         run.gen.stop_requested = lambda: self.steer is not None
+        run.gen.pacer.before_wait = self.flush
         try:
             async for event in response_events(run, generate=generate):
-                await self.send(event, stream_id)
+                await self._emit(event, stream_id)
         except Dropped:
+            await self.flush()  # what was produced before the drop still arrives
             raise _Close(abrupt=True) from None
         finally:
             self.in_flight = None
+        await self.flush()
         self.last = (run.id, items + run.output)
 
     async def _successor(self, body: dict[str, Any], run: Run) -> None:

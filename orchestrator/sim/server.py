@@ -27,8 +27,10 @@ import uvicorn
 from orchestrator.errors import SimConfigError
 from orchestrator.sim.app import build_app
 from orchestrator.sim.config import Fault, SimConfig
+from orchestrator.sim.cork import CorkedHTTPProtocol
 from orchestrator.sim.sse import quiet_intentional_drops
 from orchestrator.sim.state import SimState
+from orchestrator.sim.ws_protocol import WEBSOCKET_PROTOCOL
 
 _READY_POLL_S = 0.01
 
@@ -64,6 +66,7 @@ class SimServer:
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan="off",
             timeout_graceful_shutdown=1, ws_per_message_deflate=self.config.ws_deflate,
+            http=CorkedHTTPProtocol, ws=WEBSOCKET_PROTOCOL,
         )
         self._server = server = uvicorn.Server(config)
         task = asyncio.ensure_future(server.serve(sockets=[sock]))

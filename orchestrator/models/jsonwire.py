@@ -1,0 +1,20 @@
+"""Decoding the JSON of server events, the hot path of every stream.
+
+``orjson`` parses an event several times faster than the stdlib; anything it refuses
+(``NaN``, lone surrogates, integers beyond 64 bits) goes to ``json.loads``, which accepts
+what the stdlib accepts and raises the ``json.JSONDecodeError`` that callers translate.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+
+def loads(raw: bytes | str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
