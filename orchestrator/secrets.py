@@ -55,10 +55,11 @@ _CRED_NAME = (
     r"[A-Za-z0-9_\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key"
     r"|private[_\-]?key|secret[_\-]?key|credentials?|auth[_\-]?key)"
 )
-# name = "value" / name: 'value' / "name": "value" (source code, JSON, YAML)
+# name = "value" / name: 'value' / "name": "value" (source code, JSON, YAML; also with the
+# quotes escaped, as code quoted inside a JSON string is)
 _ASSIGNMENT = re.compile(
-    r"""\b(?P<name>""" + _CRED_NAME + r""")["']?\s*(?::=|=>|==|[:=])\s*"""
-    r"""[bru]?(?P<q>["'`])(?P<s>[^"'`\s]{8,})(?P=q)""",
+    r"""\b(?P<name>""" + _CRED_NAME + r""")\\?["']?\s*(?::=|=>|==|[:=])\s*"""
+    r"""[bru]?\\?(?P<q>["'`])(?P<s>[^"'`\s]{8,}?)\\?(?P=q)""",
     re.IGNORECASE,
 )
 # NAME=value / name: value on a line of its own (env files, YAML), optionally a diff line.
@@ -105,20 +106,31 @@ def _looks_secret(value: str) -> bool:
     return classes >= 2 and _entropy_bits(value) >= _MIN_ENTROPY_BITS
 
 
+# Necessary conditions, one search each: a line without any of these cannot match the
+# patterns above (most lines of logs and events), so the full set is not tried on it.
+_PROVIDER_HINT = re.compile(
+    r"-----BEGIN|A[KSB]IA|ACCA|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|k_live_|sk-|AIza|eyJ"
+)
+_CRED_HINT = re.compile(r"""(?:passw(?:or)?d|pwd|secret|token|key|credentials?)\\?["']?\s*[:=]""",
+                        re.IGNORECASE)
+
+
 def _spans(line: str, known_values: Sequence[str]) -> Iterator[Span]:
     """(start, end, kind) of every secret in one line."""
     for value in known_values:
-        if len(value) >= _MIN_KNOWN_LEN:
+        if len(value) >= _MIN_KNOWN_LEN and value in line:
             for m in re.finditer(re.escape(value), line):
                 yield m.start(), m.end(), "known-secret"
-    for kind, pattern in _PROVIDER_PATTERNS:
-        for m in pattern.finditer(line):
-            if _is_real_token(m.group(0)):
-                yield m.start(), m.end(), kind
-    for pattern in (_ASSIGNMENT, _BARE_ASSIGNMENT):
-        for m in pattern.finditer(line):
-            if _looks_secret(m.group("s")):
-                yield m.start("s"), m.end("s"), "credential-assignment"
+    if _PROVIDER_HINT.search(line):
+        for kind, pattern in _PROVIDER_PATTERNS:
+            for m in pattern.finditer(line):
+                if _is_real_token(m.group(0)):
+                    yield m.start(), m.end(), kind
+    if _CRED_HINT.search(line):
+        for pattern in (_ASSIGNMENT, _BARE_ASSIGNMENT):
+            for m in pattern.finditer(line):
+                if _looks_secret(m.group("s")):
+                    yield m.start("s"), m.end("s"), "credential-assignment"
 
 
 def _merged(spans: list[Span]) -> list[Span]:

@@ -72,10 +72,13 @@ def _measure(job: Any) -> dict[str, Any]:
              and e["receipt"]["phase"] == "gate"]
     verifies = [e for e in events if e["type"] == "verify"]
     per_step = []
-    for step in {s["step"] for s in job.steps}:
-        t0 = next(e["ts"] for e in events if e["type"] == "step.start" and e["step"] == step)
-        t1 = next(e["ts"] for e in events if e["type"] == "receipt"
-                  and e["receipt"]["phase"] == "checkpoint" and e["receipt"]["step"] == step)
+    # A step's window runs from the end of what came before it (the plan, or the previous
+    # step's checkpoint) to its own checkpoint, so the graph's work between steps counts.
+    ends = {e["receipt"]["step"]: e["ts"] for e in events if e["type"] == "receipt"
+            and e["receipt"]["phase"] == "checkpoint"}
+    plan_end = next(e["ts"] for e in events if e["type"] == "plan")
+    for step in sorted({s["step"] for s in job.steps}):
+        t0, t1 = ends.get(step - 1, plan_end), ends[step]
         model_s = sum(c["duration_ms"] for c in calls if c["step"] == step) / 1000
         verify_s = sum(r["duration_ms"] for v in verifies if v["step"] == step
                        for r in v["results"]) / 1000

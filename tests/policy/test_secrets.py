@@ -88,3 +88,27 @@ def test_diff_lines_are_scanned() -> None:
     diff = f"+++ b/settings.py\n@@ -1 +1,2 @@\n x = 1\n+GITHUB_TOKEN = '{GITHUB}'\n"
     findings = find_secrets(diff)
     assert [(f.kind, f.line) for f in findings] == [("github-token", 4)]
+
+
+def test_quick_prefilters_keep_every_finding() -> None:
+    """Lines are only fully scanned when a cheap hint matches; every pattern still fires
+    (JSON event lines, code, env files), and ordinary event lines stay untouched."""
+    import json
+
+    from orchestrator.secrets import redact
+
+    for line in ("DB_PASSWORD=Zx9Qw8Er7Ty6Ui5Op4As3Df2",
+                 "export AUTH_KEY: Zx9Qw8Er7Ty6Ui5Op4As3Df2"):  # env-file lines: on their own
+        assert "[REDACTED:" in redact(line), line
+    secret_lines = [
+        'api_key = "Zx9Qw8Er7Ty6Ui5Op4As3"', '{"client_secret": "Zx9Qw8Er7Ty6Ui5Op4As3"}',
+        "token := `Zx9Qw8Er7Ty6Ui5Op4As3`", "auth_key => 'Zx9Qw8Er7Ty6Ui5Op4As3'",
+        "AKIAIOSFODNN7ABCDEFG", "ghp_" + "a1" * 18, "sk-proj-" + "Ab3" * 8,
+        "xoxb-1234567890-abcdef", "eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4",
+    ]
+    for line in secret_lines:
+        assert "[REDACTED:" in redact(line), line
+        assert "[REDACTED:" in redact(json.dumps({"text": line})), line
+    event = json.dumps({"type": "receipt", "tokens_in": 1234, "rule_id": "gate.secret",
+                        "features": {"keys": ["a"], "token_count": 3}})
+    assert redact(event) == event
