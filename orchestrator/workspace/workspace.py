@@ -68,9 +68,12 @@ class Workspace:
         if path.exists():
             worktree.attach_existing(path, repo_common, branch)
             base = worktree.read_base(path, repo, branch, base_ref)
-            return cls(repo, path, branch, base, max_file_bytes)
+            ws = cls(repo, path, branch, base, max_file_bytes)
+            ws._objects = repo_common / "objects"
+            return ws
         base = worktree.add_worktree(repo, path, branch, base_ref)
         ws = cls(repo, path, branch, base, max_file_bytes)
+        ws._objects = repo_common / "objects"
         ws._head = base  # a new worktree is a checkout of its base, nothing else
         ws._checked.add(base)
         ws._pending.mark_clean(base)
