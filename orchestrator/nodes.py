@@ -54,9 +54,7 @@ def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[U
                 update = await fn(state, rt)
                 break
             except Escalate as exc:
-                update = {"next": "escalate", "observation": state.get("observation"),
-                          "route_rule": exc.rule_id or "escalate",
-                          "escalations": [*state.get("escalations", []), exc.reason]}
+                update = _escalated(state, exc)
                 break
             except (BudgetExceeded, ModelError) as exc:
                 kind = "budget" if isinstance(exc, BudgetExceeded) else "model"
@@ -68,6 +66,13 @@ def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[U
     wrapper.__name__ = wrapper.__qualname__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
+
+
+def _escalated(state: JobState, exc: Escalate) -> Update:
+    """The update that sends the step to the escalate node."""
+    return {"next": "escalate", "observation": state.get("observation"),
+            "route_rule": exc.rule_id or "escalate",
+            "escalations": [*state.get("escalations", []), exc.reason]}
 
 
 def _decision_receipt(rt: JobRuntime, state: JobState, phase: str, decision: Any) -> None:
@@ -152,7 +157,12 @@ async def route(state: JobState, rt: JobRuntime) -> Update:
     # step); retries and escalations go through the edit node. Routing is pure, so a
     # crash mid-edit simply routes again on resume.
     rt.gateway.rule_id = decision.rule_id
-    return {**routed, **await _edit(_with(state, routed), rt)}
+    routed_state = _with(state, routed)
+    try:
+        edited = await _edit(routed_state, rt)
+    except Escalate as exc:  # the new step's fields must survive the escalation
+        edited = _escalated(routed_state, exc)
+    return {**routed, **edited}
 
 
 def _context_tokens(rt: JobRuntime, step: dict[str, Any]) -> int:

@@ -299,3 +299,39 @@ def test_run_refuses_the_unscripted_simulator(demo_repo: Path) -> None:
     assert out.returncode == 2
     assert "sim://" in out.stderr and "--tape" in out.stderr and "Traceback" not in out.stderr
     assert "no jobs yet" in _tandem_cli("jobs").stdout
+
+
+def _auth_edit(name: str) -> str:
+    return (f"shop/auth.py\n<<<<<<< SEARCH\n    return API_KEYS.get(key)\n=======\n"
+            f"    return API_KEYS.get(key)\n\n\ndef {name}(key: str) -> bool:\n"
+            f"    return key in API_KEYS\n>>>>>>> REPLACE\n")
+
+
+def test_each_gate_escalation_belongs_to_its_own_step(tmp_path: Path, demo_repo: Path) -> None:
+    """Two steps whose fast drafts both trip the gate in their first edit: each step's
+    record holds its own escalation only, and its own timing."""
+    plan = ('{"steps": [{"intent": "Add has_key", "files": ["shop/api.py"]}, '
+            '{"intent": "Add known_key", "files": ["shop/api.py"]}]}')
+    tape = [{"match": {"model": FAST, "contains": "STEP 1:"}, "text": _auth_edit("has_key")},
+            {"match": {"model": DEEP, "contains": "STEP 1:"}, "text": _auth_edit("has_key")},
+            {"match": {"model": FAST, "contains": "STEP 2:"},
+             "text": _auth_edit("known_key").replace("    return API_KEYS.get(key)\n=",
+                                                     "    return key in API_KEYS\n=")},
+            {"match": {"model": DEEP, "contains": "STEP 2:"},
+             "text": _auth_edit("known_key").replace("    return API_KEYS.get(key)\n=",
+                                                     "    return key in API_KEYS\n=")},
+            {"match": {"model": DEEP, "contains": "REPOSITORY FILES:"}, "text": plan},
+            {"match": {"model": FAST, "contains": "PR FOR TASK"}, "text": PR_TEXT}]
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url)
+        job = _run(_job(demo_repo, policy, task="Two key helpers"))
+    assert job.status == "done", job.error
+    assert [s["tier"] for s in job.steps] == ["deep", "deep"]
+    for record in job.steps:
+        assert len(record["escalations"]) == 1, record["escalations"]
+        assert record["escalations"][0].startswith("gate.sensitive-paths")
+    from orchestrator.events import read_events
+
+    done = [e["ts"] for e in read_events(job.events_path) if e["type"] == "checkpoint"]
+    assert job.steps[1]["duration_ms"] <= (done[1] - done[0]) * 1000  # timed from its start
+    assert "def known_key" in _git(job.worktree, "show", "HEAD:shop/auth.py")
