@@ -3,7 +3,9 @@ saver, where each node makes one git commit in the job's own repository.
 
 Like Tandem's runner, a node first resets the repository to the commit recorded in the
 graph state, so a step that crashed after committing (but before its checkpoint) is
-redone cleanly instead of applied twice.
+redone cleanly instead of applied twice. Before touching the repository a node checks
+that its worker still holds the job's lease: a worker that stalled past its lease (its
+job taken over by another) must not move the repository under the new holder.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from orchestrator.queue import JobContext, JobResult
+from orchestrator.queue.lease import Lease
 
 STEPS = 6
 STEP_SLEEP_S = 0.4
@@ -32,7 +35,8 @@ def git(repo: str, *args: str) -> str:
                           text=True).stdout.strip()
 
 
-def commit_step(repo: str, job_id: str, n: int, sha: str) -> str:
+def commit_step(repo: str, job_id: str, n: int, sha: str, lease: Lease) -> str:
+    lease.check()  # raises LeaseLost once another worker holds the job
     git(repo, "reset", "-q", "--hard", sha)
     Path(repo, f"step{n}.txt").write_text(f"{job_id} step {n}\n")
     git(repo, "add", "-A")
@@ -40,20 +44,20 @@ def commit_step(repo: str, job_id: str, n: int, sha: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-def make_node(n: int, repo: str, job_id: str) -> Any:
+def make_node(n: int, repo: str, job_id: str, lease: Lease) -> Any:
     async def node(state: State) -> State:
-        sha = await asyncio.to_thread(commit_step, repo, job_id, n, state["sha"])
+        sha = await asyncio.to_thread(commit_step, repo, job_id, n, state["sha"], lease)
         await asyncio.sleep(STEP_SLEEP_S)
         return {"sha": sha, "steps": [n]}
 
     return node
 
 
-def build(repo: str, job_id: str) -> StateGraph:
+def build(repo: str, job_id: str, lease: Lease) -> StateGraph:
     graph = StateGraph(State)
     prev = START
     for n in range(1, STEPS + 1):
-        graph.add_node(f"step{n}", make_node(n, repo, job_id))
+        graph.add_node(f"step{n}", make_node(n, repo, job_id, lease))
         graph.add_edge(prev, f"step{n}")
         prev = f"step{n}"
     graph.add_edge(prev, END)
@@ -62,7 +66,7 @@ def build(repo: str, job_id: str) -> StateGraph:
 
 async def handle(ctx: JobContext) -> JobResult:
     repo = ctx.spec["repo"]
-    graph = build(repo, ctx.job_id).compile(checkpointer=ctx.checkpointer())
+    graph = build(repo, ctx.job_id, ctx.lease).compile(checkpointer=ctx.checkpointer())
     config: Any = {"configurable": {"thread_id": ctx.job_id}}
     snap = await graph.aget_state(config)
     inp: Any = None
