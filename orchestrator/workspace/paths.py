@@ -73,4 +73,9 @@ def _check_existing(rel: str, real: Path) -> None:
 def is_binary(path: Path) -> bool:
     """True when the file has a NUL byte in its first 8000 bytes (git's rule)."""
     with open(path, "rb") as fh:
-        return b"\0" in fh.read(BINARY_SNIFF_BYTES)
+        return looks_binary(fh.read(BINARY_SNIFF_BYTES))
+
+
+def looks_binary(data: bytes) -> bool:
+    """git's rule for content already read: a NUL byte in its first 8000 bytes."""
+    return b"\0" in data[:BINARY_SNIFF_BYTES]

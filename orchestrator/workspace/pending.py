@@ -14,6 +14,8 @@ import difflib
 import os
 from pathlib import Path
 
+from orchestrator.workspace.paths import looks_binary
+
 _NO_EOL = "\\ No newline at end of file\n"
 
 
@@ -69,7 +71,7 @@ def _read(path: Path) -> bytes | None:
 def _text(data: bytes | None) -> list[str] | None:
     if data is None:
         return []
-    if b"\0" in data[:8000]:
+    if looks_binary(data):
         return None
     try:
         return data.decode("utf-8").splitlines(keepends=True)

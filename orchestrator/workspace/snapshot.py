@@ -43,17 +43,17 @@ class Selection:
     warnings: list[str] = field(default_factory=list)
 
 
-def scan_worktree(root: Path, while_staging: bool = False) -> list[str]:
-    """Every changed, deleted or new (non-ignored) path in the worktree.
+def scan_worktree(root: Path) -> list[str]:
+    """Every changed, deleted or new (non-ignored) path in the worktree."""
+    return [path for _xy, path in scan_entries(root)]
+
+
+def scan_entries(root: Path, while_staging: bool = False) -> list[tuple[str, str]]:
+    """``scan_worktree`` with git's two-letter status of each path (``XY``).
 
     ``while_staging``: another git process writes the index meanwhile, so this one must
     not take the index lock to refresh it (``--no-optional-locks``).
     """
-    return [path for _xy, path in scan_entries(root, while_staging)]
-
-
-def scan_entries(root: Path, while_staging: bool = False) -> list[tuple[str, str]]:
-    """``scan_worktree`` with git's two-letter status of each path (``XY``)."""
     lock = ["--no-optional-locks"] if while_staging else []
     out = run_git(root, [*lock, "status", "--porcelain=v1", "-z", "--untracked-files=all",
                          "--no-renames", "--ignore-submodules=none"])

@@ -28,7 +28,8 @@ class Workspace:
     """A job's git worktree on branch ``tandem/<slug>-<job_id>`` under the Tandem home."""
 
     def __init__(
-        self, repo: Path, path: Path, branch: str, base_sha: str, max_file_bytes: int
+        self, repo: Path, path: Path, branch: str, base_sha: str, max_file_bytes: int,
+        objects_dir: Path,
     ) -> None:
         self.repo = repo
         self.path = path
@@ -40,7 +41,7 @@ class Workspace:
         # since the worktree last equalled a commit (for the in-process diff).
         self._head: str | None = None
         self._pending = PendingChanges()
-        self._objects: Path | None = None
+        self._objects = objects_dir  # where checkpoint commit objects are written
         # Job commits this object made, or checked once (restore skips the checks).
         self._checked: set[str] = set()
 
@@ -65,15 +66,13 @@ class Workspace:
         branch = f"tandem/{worktree.slugify(slug)}-{job_id}"
         home = home if home is not None else get_settings().home
         path = Path(os.path.realpath(home / "worktrees" / job_id))
+        objects = repo_common / "objects"
         if path.exists():
             worktree.attach_existing(path, repo_common, branch)
             base = worktree.read_base(path, repo, branch, base_ref)
-            ws = cls(repo, path, branch, base, max_file_bytes)
-            ws._objects = repo_common / "objects"
-            return ws
+            return cls(repo, path, branch, base, max_file_bytes, objects)
         base = worktree.add_worktree(repo, path, branch, base_ref)
-        ws = cls(repo, path, branch, base, max_file_bytes)
-        ws._objects = repo_common / "objects"
+        ws = cls(repo, path, branch, base, max_file_bytes, objects)
         ws._head = base  # a new worktree is a checkout of its base, nothing else
         ws._checked.add(base)
         ws._pending.mark_clean(base)
@@ -146,7 +145,7 @@ class Workspace:
         sel.remove += sorted(ignored & staged)  # staged ahead, but .gitignore excludes it
         parent = self._head if allow_empty else None
         info = snapshot.commit_paths(self.path, message, trailers, sel, allow_empty, parent,
-                                     self._objects_dir())
+                                     self._objects)
         t2 = time.perf_counter()
         info.skipped, info.warnings = sel.skipped, sel.warnings
         self._head = info.sha
@@ -173,7 +172,7 @@ class Workspace:
                 # removes the old one at once): read again, now that nothing writes.
                 entries = snapshot.scan_entries(self.path)
         staged = set(sel.stage)
-        excluded = self._ignored_among_staged(staged, dict((p, xy) for xy, p in entries))
+        excluded = self._ignored_among_staged(staged, {p: xy for xy, p in entries})
         if excluded:
             snapshot.stage(self.path, snapshot.Selection(remove=sorted(excluded)))
         return [p for _xy, p in entries if p not in excluded], staged - excluded
@@ -181,19 +180,13 @@ class Workspace:
     def _ignored_among_staged(self, staged: set[str], status: dict[str, str]) -> set[str]:
         """Staged paths that were untracked and that .gitignore excludes (the scan may
         have read the index before or after the staging, so both views are read)."""
-        untracked = {p for p in staged if status.get(p, "  ")[0] in "?A"
-                     and p in status}
+        untracked = {p for p in staged if p in status and status[p][0] in "?A"}
         absent = sorted(p for p in staged if p not in status)  # unchanged, or ignored
         if absent:
             at_head = set(split_z(run_git(self.path, ["ls-tree", "-z", "--name-only", "HEAD",
                                                       "--", *absent])))
             untracked |= set(absent) - at_head
         return snapshot.ignore_rules_match(self.path, sorted(untracked))
-
-    def _objects_dir(self) -> Path:
-        if self._objects is None:
-            self._objects = worktree.common_dir(self.repo) / "objects"
-        return self._objects
 
     def restore(self, sha: str) -> None:
         """Reset the worktree (and the job branch) to ``sha``; removes untracked files.
