@@ -37,7 +37,6 @@ from orchestrator.models.types import (
     ModelRequest,
 )
 
-_loads = loads
 # After the terminal event, wait this long for the body's end so the connection can go
 # back to the pool (a response closed mid-body closes its connection).
 DRAIN_TIMEOUT_S = 1.0
@@ -220,7 +219,7 @@ class HTTPStreamClient:
         except FOREIGN_ERRORS as exc:
             raise translate_httpx(exc, self.url, self.cfg, streaming=False) from exc
         try:
-            detail, code = error_detail(_loads(raw))
+            detail, code = error_detail(loads(raw))
         except ValueError:
             detail, code = error_detail(raw.decode("utf-8", "replace")[:200])
         if self.cfg.api_key:  # never echo a key into an error message
@@ -284,7 +283,7 @@ class HTTPStreamClient:
                 self.on_done_marker(parser, out)
                 continue
             try:
-                obj = _loads(payload)
+                obj = loads(payload)
             except ValueError as exc:
                 raise translate_httpx(exc, self.url, self.cfg, streaming=True) from exc
             if not isinstance(obj, dict):
