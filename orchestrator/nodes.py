@@ -219,10 +219,11 @@ async def gate(state: JobState, rt: JobRuntime) -> Update:
 async def _gate(state: JobState, rt: JobRuntime) -> Update:
     diff = rt.ws.edits_diff(state["checkpoint_sha"])
     # The linter sees the whole new content of changed Python files (paths from the diff).
-    changed = [f.path for f in parse_diff(diff).files if not f.deleted]
+    parsed = parse_diff(diff)
+    changed = [f.path for f in parsed.files if not f.deleted]
     files = {p: text for p in changed if p.endswith(".py")
              and (text := rt.read_text(p, max_chars=None)) is not None}
-    decision = gate_diff(rt.policy, diff, tier=state["tier"], task_text=state["task"],
+    decision = gate_diff(rt.policy, parsed, tier=state["tier"], task_text=state["task"],
                          files=files)
     _decision_receipt(rt, state, "gate", decision)
     reasons = list(decision.reasons)

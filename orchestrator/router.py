@@ -287,7 +287,7 @@ def _effective_action(policy: Policy, rule: GateRule, tier: str) -> Action:
 
 def gate_diff(
     policy: Policy,
-    diff: str,
+    diff: str | ParsedDiff,
     *,
     tier: str,
     task_text: str = "",
@@ -296,6 +296,7 @@ def gate_diff(
 ) -> Decision:
     """Post-edit decision on the diff a ``tier`` model produced.
 
+    ``diff`` is the unified diff's text, or that text already parsed (``parse_diff``).
     ``files`` (path -> new content) lets the linter see whole files; its findings count
     only on lines the diff added. ``task_text`` (the step or task) is seen only by rules
     with a ``task_text`` condition.
@@ -303,7 +304,7 @@ def gate_diff(
     if tier not in policy.tiers:
         known = ", ".join(policy.tiers)
         raise ConfigError(f"unknown tier {tier!r} (policy {policy.name}: {known})")
-    parsed = parse_diff(diff)
+    parsed = diff if isinstance(diff, ParsedDiff) else parse_diff(diff)
     hits, scores = scan(parsed)
     wants_linter = run_linter and policy.gate.linter and any(
         r.enabled and r.when.linter for r in policy.gate_rules

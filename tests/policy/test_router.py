@@ -49,6 +49,10 @@ def test_shell_injection_sink_escalates(default: Policy, git_repo: Path) -> None
     assert "command" in risky.features["categories"]
     linter = next(m for m in decision.rules if m.id == "gate.linter")
     assert any(f.startswith("B602@app.py:4") for f in linter.features["linter"])
+    # The same diff already parsed (as the graph hands it over) decides the same way.
+    again = gate_diff(default, parse_diff(diff), tier="fast")
+    assert (again.action, again.tier, [m.id for m in again.rules]) == (
+        decision.action, decision.tier, [m.id for m in decision.rules])
 
 
 @pytest.mark.parametrize(
