@@ -83,6 +83,7 @@ def test_chat_task_interrupt_redirect_undo(
         sys.executable, ["-m", "orchestrator", "chat", str(demo_repo), "--policy", str(policy),
                          "--test", DEMO_TEST_CMD],
         env=env, encoding="utf-8", timeout=60, dimensions=(40, 200))
+    child.logfile_read = transcript = io.StringIO()  # shown when an expectation fails
     try:
         child.expect_exact("tandem> ")
         child.sendline("Add a slugify helper")
@@ -91,7 +92,11 @@ def test_chat_task_interrupt_redirect_undo(
         child.expect_exact("redirect> ")
         child.sendline("join the words with underscores")
         child.expect_exact("[delivered to the in-flight generation]")
-        child.expect_exact("[steer response.steer")
+        # In place (response.steer) as a rule; when the machine is so loaded that the steer
+        # reaches the server only as the answer ends, the gateway re-issues the request
+        # instead. Either way the redirect must reach the model (checked below); the
+        # in-place path itself is pinned by tests/live/test_gateway_steer.py.
+        child.expect(r"\[steer (response\.steer|reissue) ")
         child.expect(r"job \S+: done, 1 step\(s\)")
         child.expect_exact("tandem> ")
         text = _git(demo_repo, "show", f"{_job_branch(demo_repo)}:shop/text.py")
@@ -104,6 +109,8 @@ def test_chat_task_interrupt_redirect_undo(
         child.sendline("/quit")
         child.expect_exact("bye")
         child.expect(pexpect.EOF)
+    except (pexpect.TIMEOUT, pexpect.EOF, AssertionError) as exc:
+        raise AssertionError(f"chat transcript:\n{transcript.getvalue()[-4000:]}") from exc
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
