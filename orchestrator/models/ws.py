@@ -13,7 +13,8 @@
   logged as a warning, kept in ``fallback_reason`` and in ``CallMetrics.fell_back_to_http``.
 - ``interrupt(message)``: ``response.steer`` where the endpoint supports it (the same
   stream goes on with the successor response), else close the socket (the stream ends
-  with ``Incomplete(reason="interrupted")``; the next request reconnects).
+  with ``Incomplete(reason="interrupted")``; the next request reconnects). Once the
+  response's terminal event has been parsed there is nothing left to stop: no-op.
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ class ResponsesWSClient:
         if flight is None:
             return
         parser = flight.parser
-        if message and self.cfg.steer_supported and parser.response_id and not parser.done:
+        if parser.done:
+            return  # complete: its last events are on their way to the caller; keep the socket
+        if message and self.cfg.steer_supported and parser.response_id:
             parser.expect_successor = True
             flight.rec.steered = True
             steer = {"type": "response.steer", "previous_response_id": parser.response_id,

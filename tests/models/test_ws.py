@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -163,5 +164,33 @@ async def test_steer_continues_with_the_successor() -> None:
             assert successor["previous_response_id"] is not None
             assert first["connection_id"] == successor["connection_id"]
             assert done.response_id != successor["previous_response_id"]
+        finally:
+            await client.aclose()
+
+
+async def test_steer_after_the_server_finished_returns_the_original() -> None:
+    """The client still reads text the server finished sending a while ago (a busy
+    client lags behind an unpaced server): the steer is refused as too late (or, when the
+    client has already parsed the end, not sent) and the stream ends with the original
+    response, without a successor, so the caller re-issues."""
+    from orchestrator.models import EndpointConfig, make_client
+
+    with SimServer(sim_config(steer_supported=True)).run_in_thread() as sim:
+        client = make_client(EndpointConfig(
+            provider="openai-ws", base_url=sim.base_url, steer_supported=True))
+        try:
+            events = []
+            async for event in client.stream(request("write", max_output_tokens=100)):
+                events.append(event)
+                if len(events) == 1:
+                    await asyncio.sleep(0.5)  # ample for the unpaced server to send all 100
+                    await client.interrupt("say hello instead")
+            done = events[-1]
+            assert isinstance(done, Completed)
+            assert done.usage.output_tokens == 100
+            assert "Hello there" not in done.text
+            assert len(sim.requests) == 1  # no successor was started
+            await complete(client, request("hello"))
+            assert client.connections_opened == 1  # a late interrupt does not cost the socket
         finally:
             await client.aclose()
