@@ -89,7 +89,8 @@ PATTERNS: tuple[Pattern, ...] = (
     # --- command execution and code evaluation ------------------------------------
     _p("py.subprocess", "command", "python",
        r"\bsubprocess\.\w+|\bos\.(system|popen|exec\w*|spawn\w*)\(|shell\s*=\s*True|\bpty\.spawn"),
-    _p("py.eval", "code-eval", "python", r"(?<![.\w])(eval|exec|compile)\(|__import__\("),
+    _p("py.eval", "code-eval", "python",
+       r"(?<![.\w])(?<!def )(eval|exec|compile)\(|__import__\("),
     _p("js.child-process", "command", "javascript",
        r"child_process|\b(exec|execSync|spawn|spawnSync|execFile|execFileSync|fork)\("
        r"|shell:\s*true"),
@@ -146,8 +147,12 @@ PATTERNS: tuple[Pattern, ...] = (
        r"|has_?perm\w*|is_?superuser|is_?staff|is_?admin|login_?required|require_?auth\w*"
        r"|access_?control|privilege\w*|csrf\w*|xsrf|same_?site|http_?only|set_?cookie|session_?id"
        r"|jwt|oauth\w*|saml|bearer|credential\w*|secrets?|passw(or)?d\w*|api_?key|otp|mfa|2fa|acl|rbac"
-       r"|roles?|is_?owner|owner_?id|ownership|scopes?|grants?|check_?access|can_?access"
-       r"|is_?allowed|allowed_?(users?|groups?|roles?)|tenant\w*)(?![a-z])"),
+       r"|is_?owner|owner_?id|ownership|check_?access|can_?access|basic_?auth|www-authenticate"
+       r"|is_?allowed|allowed_?(users?|groups?|roles?))(?![a-z])"),
+    # Roles, scopes, grants and tenants name access rules, but also reST roles, fixture scopes
+    # and variable scopes: weak alone.
+    _p("any.auth-words/i", "auth-words", ANY,
+       r"(?<![a-z])(roles?|scopes|grants?|tenant\w*)(?![a-z])", 0.25),
     _p("go.auth", "auth", "go", r"\bStatus(Unauthorized|Forbidden)\b|\bErrPermission\b"
        r"|\.Permission\b"),
     _p("py.auth-errors", "auth", "python", r"\b(PermissionDenied|SuspiciousOperation|Forbidden)\b"),
@@ -156,10 +161,12 @@ PATTERNS: tuple[Pattern, ...] = (
        r"\bhashlib\.|\bhmac\.|\bcompare_digest\(|\bconstant_time_compare\(|\bsecrets\.|\bCrypto\."
        r"|\bcryptography\.|\bssl\.|verify\s*=\s*False|\bcheck_hostname\b|\bCERT_NONE\b"),
     _p("any.signing/i", "crypto", ANY,
-       r"\b(algorithms|signature|verify_?signature|nonce|salt|hmac|digest|cipher|private_?key"
+       r"\b(verify_?signature|(bad|invalid)_?signature|signature_?(mismatch|invalid|valid\w*)|nonce|salt|hmac|digest|cipher|private_?key"
        r"|public_?key|certificate|signing_?method\w*|bcrypt|argon2\w*|scrypt|pbkdf2\w*)\b"
        # "algorithm" alone is everywhere in numeric code; only a signing/hash algorithm counts
        r"|\b(jwt|hash\w*|sign\w*|crypt\w*|digest|cipher)_?algorithms?\b"
+       # a signature compared or checked, not a function's signature (inspect.signature)
+       r"|\bsignatures?\s*(!==?|===?|[:=]\s*(hmac|sign|b64|base64))"
        r"|\balgorithms?\s*[=:]\s*\[?\s*['\"](hs|rs|es|ps|sha|md5|aes|none|eddsa)"),
     _p("js.crypto", "crypto", "javascript",
        r"\bcrypto\.|\bcreate(Hash|Hmac|Cipher\w*|Decipher\w*)\(|\btimingSafeEqual\(|\brandomBytes\("
@@ -174,7 +181,7 @@ PATTERNS: tuple[Pattern, ...] = (
        r"\b\w*redirect\w*\(|\bredirect_?(to|uri|url)\b|['\"]Location['\"]|\bnext_?url\b"
        r"|\breturn_?(to|url)\b|url_has_allowed_host_and_scheme|is_safe_url|allowed_hosts"),
     _p("any.url-scheme/i", "url", ANY,
-       r"['\"`](javascript|vbscript|data|file):|\bprotocol\b|\bscheme\b.*(http|==|in)"
+       r"['\"`](javascript|vbscript|data|file):|\.protocol\b|\bprotocol\s*(!==?|===?|\bin\b)|\bscheme\b.*(http|==|in)"
        r"|\burlparse\(|\bnew URL\("
        r"|\burl\.Parse\(|\bhostname\b|\burlsplit\(|\burl\.parse_request_uri\("),
     # --- templating, escaping, output encoding ---------------------------------------------
@@ -232,7 +239,9 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("any.regex", "regex", ANY,
        r"\bre\.(compile|match|fullmatch|search|escape)\(|\bregexp\.QuoteMeta\("
        r"|\bregexp\.(MustCompile|Compile)\(|\bnew RegExp\("
-       r"|=\s*r?['\"]\^|=\s*/\^", 0.25),
+       r"|=\s*r?['\"]\^|=\s*/\^"
+       # a regex literal tested against a value (JavaScript)
+       r"|/\^[^/\n]*/[gimsuy]*\.test\(|\.match\(\s*/\^", 0.25),
     # --- network listeners and SSRF -----------------------------------------------------
     _p("go.ip", "ssrf", "go",
        r"\bip\.(Is\w+|To4|To16)\(|\bnet\.(ParseIP|ParseCIDR|LookupIP|LookupHost)\(|\bIsUnspecified\("),
@@ -246,8 +255,11 @@ PATTERNS: tuple[Pattern, ...] = (
     # --- vocabulary in code or comments -------------------------------------------------
     _p("any.security-words/i", "security-words", ANY,
        r"(?<![a-z])(not safe|not allowed|security|vulnerab\w*|malicious|attacker|untrusted"
-       r"|injection|traversal|exploit\w*"
-       r"|unsafe|insecure|sanitiz\w*|whitelist|allowlist|blocklist|blacklist)(?![a-z])", 0.5),
+       r"|injection|(path|directory) traversal|exploit\w*"
+       r"|unsafe|insecure|sanitiz\w*|whitelist|allowlist|blocklist|blacklist"
+       r"|bypass\w*|spoof\w*|tamper\w*|forgery|impersonat\w*|smuggl\w*|xss|ssrf|xxe|rce"
+       r"|denial of service|toctou|zip_?slip|privilege escalation|arbitrary (code|command|file)s?"
+       r")(?![a-z])", 0.5),
     # --- server-side template injection: templates built from strings ----------------------
     _p("py.template-injection", "template-injection", "python",
        r"\brender_template_string\(|\.from_string\(|\bSandboxedEnvironment\b|\bjinja2\.Template\("
@@ -286,7 +298,7 @@ PATTERNS: tuple[Pattern, ...] = (
        r"|query_?unescape|unescape)\(|\bunicodedata\.normalize\(|\.normalize\(\s*['\"]nfk?[cd]",
        0.5),
     # --- regular expressions that backtrack: nested quantifiers --------------------------
-    _p("any.redos", "regex-dos", ANY, r"[+*]\)[+*{]|[+*]\)\?[+*]|\(\.\*\)\{|\(\.\+\)\+", 0.5),
+    _p("any.redos", "regex-dos", ANY, r"[+*?]\)[+*{]|[+*]\)\?[+*]|\(\.\*\)\{|\(\.\+\)\+", 0.5),
     # --- untrusted input read from a request: weak alone, stronger next to an added check --
     _p("py.request-input", "input-source", "python",
        r"\brequest\.(args|form|values|GET|POST|FILES|headers|cookies|json|data|query_params"
@@ -392,6 +404,122 @@ PATTERNS: tuple[Pattern, ...] = (
        r"\b(goja|otto|yaegi|govaluate|expr)\.(New|Run|Eval|Compile)\w*\(|\bplugin\.Open\("),
     _p("js.dynamic-import", "code-eval", "javascript", r"(?<![.\w])import\(\s*[\w.$]+\s*\)"),
     _p("go.read-all", "resource-limits", "go", r"\b(io|ioutil)\.ReadAll\(", 0.25),
+    # --- fourth round: a reviewer's checklist per category and language ------------------
+    # SQL: statements executed from formatted text, and the query builders' literal escapes.
+    _p("py.sql-api", "sql", "python",
+       r"\.execute(many)?\(\s*(f['\"]|[^,()\n]*\s%\s*\(?\w|[^,()\n]*\.format\()"
+       r"|\bliteral_column\(|\bsql\.(SQL|Identifier|Literal)\(|\btext\(\s*f['\"]"),
+    _p("js.sql-api", "sql", "javascript",
+       r"\bsequelize\.query\(|\breplacements\s*:|\bknex\.raw\(|\.unsafe\(\s*`"),
+    _p("go.sql-quote", "sql", "go",
+       r"\bpq\.Quote(Identifier|Literal)\(|\bsq\.Expr\(|\bsqlx\.Rebind\b"),
+    # Commands: asynchronous and remote runners.
+    _p("py.command-more", "command", "python",
+       r"\bcreate_subprocess_(shell|exec)\(|\bpexpect\.(spawn|run)\(|\.exec_command\("
+       r"|\bcommands\.getoutput\("),
+    _p("js.eval-more", "code-eval", "javascript", r"\bsetInterval\(\s*['\"`]"),
+    # Modules imported by a name chosen at run time (weak: plugin loaders do it too).
+    _p("py.dynamic-import", "code-import", "python", r"\bimportlib\.import_module\(", 0.25),
+    # LDAP and XPath queries: filters and expressions built from input, and their escapers.
+    _p("any.ldap-xpath", "ldap-xpath", ANY,
+       r"\bldap3?\.\w+|\bescape_(filter|dn)_chars\(|\.search_s\(|\bldapjs\b|ldap-escape"
+       r"|\bEscape(Filter|DN)\(|['\"`]\(&?\(?(uid|cn|sAMAccountName|userPrincipalName|mail"
+       r"|memberOf|objectClass)="
+       r"|\.xpath\(|\betree\.XPath\(|\bxpath\.(select|evaluate|parse|Compile)\w*\("
+       r"|\bdocument\.evaluate\(|\bXPathResult\b|\b(xmlquery|htmlquery)\."),
+    # XML parsers (entities, DTDs, network access) and their hardening switches.
+    _p("py.xml-parse", "xml", "python",
+       r"\bminidom\.parse\w*\(|\b(ET|ElementTree|etree|cElementTree)\.(fromstring|parse|XML"
+       r"|iterparse)\(|\bxml\.sax\.|\bpulldom\.|\bfeature_external_\w+|\bload_dtd\b"
+       r"|\bno_network\b|\bhuge_tree\b", 0.5),
+    _p("js.xml-parse", "xml", "javascript",
+       r"\bDOMParser\b|\bxml2js\b|fast-xml-parser|\bprocessEntities\b|\blibxmljs\w*\b"
+       r"|\bxmldom\b|\bsax\.parser\(", 0.5),
+    _p("go.xml-parse", "xml", "go", r"\bxml\.(NewDecoder|Unmarshal)\(|\"encoding/xml\"", 0.5),
+    # Deserialisation of data frames and saved models.
+    _p("py.pickle-more", "deserialization", "python",
+       r"\bread_pickle\(|\bcloudpickle\.\w+|\bsafe_mode\b|\bload_model\([^)\n]*safe"),
+    # Files served or confined: Django file responses, Go's rooted file access.
+    _p("py.serve", "path", "python",
+       r"\bFileResponse\(|\bdjango\.views\.static\b|\bstatic\.serve\b"),
+    _p("go.root", "path", "go", r"\bos\.(OpenInRoot\(|OpenRoot\(|Root\b)"),
+    _p("any.basename", "path-hint", ANY,
+       r"\b(os\.path|path|posixpath|ntpath)\.basename\(", 0.25),
+    _p("any.archive-entries", "path", ANY,
+       r"\b(Typeflag|TypeSymlink|TypeLink|Linkname)\b|\bhdr\.Name\b|\.getmembers\(\)"
+       r"|\bZipInfo\b|\.namelist\(\)"),
+    # Randomness: secure sources, and the predictable ones that tokens must not use.
+    _p("py.random-secure", "crypto", "python", r"\bos\.urandom\(|\bSystemRandom\b"),
+    _p("any.random-weak", "randomness", ANY,
+       r"\bMath\.random\(|\"math/rand\"|\brandom\.(random|randint|choice|getrandbits)\(",
+       0.25),
+    # Requests to hosts chosen at run time (SSRF sinks); weak alone, everyday client code.
+    _p("py.outbound", "outbound-request", "python",
+       r"\brequests\.(get|post|put|patch|delete|head|request)\(|\burlopen\(|\burllib\.request\."
+       r"|\bhttpx\.(get|post|request|stream|Client|AsyncClient)\b|\baiohttp\.ClientSession\b"
+       r"|\bpycurl\b", 0.25),
+    _p("js.outbound", "outbound-request", "javascript",
+       r"\baxios(\.\w+)?\(|\bfetch\(|\bhttps?\.(get|request)\(|\bgot(\.\w+)?\("
+       r"|\bneedle\(|\bsuperagent\b|\bnode-fetch\b", 0.25),
+    _p("go.outbound", "outbound-request", "go",
+       r"\bhttp\.(Get|Post|Head|PostForm|NewRequest\w*)\(", 0.25),
+    _p("go.proxy", "ssrf", "go", r"\bhttputil\.(NewSingleHostReverseProxy|ReverseProxy)\b", 0.5),
+    # Redirect targets taken from the request, and client-side navigation.
+    _p("any.redirect-param/i", "redirect", ANY,
+       r"\.get\(\s*['\"](next|redirect\w*|return_?to|return_?url|goto|continue_?url)['\"]", 0.5),
+    _p("js.navigation", "redirect", "javascript",
+       r"\blocation\.(assign|replace)\(|\b(window\.)?location(\.href)?\s*=[^=]|\bwindow\.open\(",
+       0.5),
+    # Output written into HTML from the request, and renderers that pass raw HTML through.
+    _p("js.reflect", "escaping", "javascript",
+       r"\bres\.(send|write|end)\([^)\n]*(\$\{|\breq\.)|\bhtml\s*:\s*true\b"),
+    _p("any.web-more/i", "http", ANY, r"(?<![a-z])(helmet|content-disposition)(?![a-z])", 0.5),
+    # Prototype pollution: deep merges and path setters (JavaScript), and keys copied one by one.
+    _p("js.merge", "prototype-pollution", "javascript",
+       r"\b(_|lodash)\.(merge\w*|set\w*|defaultsDeep|zipObjectDeep|extend)\(|\bdeep-?merge\b"
+       r"|\b(deepExtend|mergeDeep|deepMerge|setPath|setValue|dotProp)\b|\bdot-prop\b"
+       r"|\bset-value\b"),
+    _p("js.key-copy", "dynamic-key", "javascript",
+       r"\[\s*(key|k|prop|p|name|attr|segment|part|path\[\w+\])\s*\]\s*=[^=]", 0.25),
+    # Sandboxes switched off, search paths changed.
+    _p("any.no-sandbox/i", "permissions", ANY,
+       r"(?<![a-z])(no-?_?sandbox|sandbox(ed|ing)?|disable-?_?setuid-?_?sandbox)(?![a-z])", 0.5),
+    _p("any.path-env", "permissions", ANY,
+       r"\b(Setenv|putenv|environ\[?|env)\W{1,3}['\"]PATH['\"]", 0.5),
+    # Request bodies bounded (denial of service).
+    _p("any.body-limit/i", "resource-limits", ANY,
+       r"(?<![a-z])(max_?bytes_?reader|limit_?reader|max_?header_?bytes|max_?content_?length"
+       r"|data_?upload_?max\w*|file_?upload_?max\w*)(?![a-z])", 0.5),
+    _p("go.unsafe", "memory", "go", r"\bunsafe\.(Pointer|Slice|String)\b", 0.5),
+    # Who is signed in, and what access a user has.
+    _p("any.signed-in/i", "auth", ANY,
+       r"(?<![a-z])(is_?signed_?in|signed_?in|is_?logged_?in|logged_?in|access_?(mode|level|rights?)"
+       r"|staff_member_required|user_passes_test)(?![a-z])", 0.5),
+    # Template syntax that writes raw, unescaped output (Handlebars, EJS, Pug, Jinja, Go).
+    _p("any.raw-output", "escaping", ANY,
+       r"\{\{\{[^}\n]*\}\}\}|<%-|\|\s*safe\s*\}\}|autoescape\s+(false|off)\b"
+       r"|\bSafeString\(|\bSafeData\b"),
+    # Electron: URLs opened by the shell, navigation and window creation.
+    _p("js.electron", "command", "javascript",
+       r"\bshell\.openExternal\(|\bsetWindowOpenHandler\(|['\"]will-navigate['\"]"
+       r"|\ballowRunningInsecureContent\b"),
+    # Go's slash-path helpers (URL paths, archive entries) and comparisons of hosts.
+    # HTML written into a response from formatted text (reflected XSS), and HTML built by
+    # concatenation anywhere (weak: HTML writers do it too).
+    _p("any.html-response", "escaping", ANY,
+       r"(\bFprintf?\(\s*w\s*,|\bres\.(send|write|end)\(|\bHttpResponse\(|\bmake_response\()"
+       r"\s*f?['\"`][^'\"`\n]*<[a-zA-Z/!][^\n]*(%[sv]|\$\{|\{\w*\}|['\"`]\s*\+|\s%\s)"),
+    _p("any.html-build", "html-build", ANY,
+       r"['\"`][^'\"`\n]*<[a-zA-Z][^'\"`\n]*['\"`]\s*\+\s*\w|\+\s*['\"`]</[a-zA-Z]"
+       r"|`[^`\n]*<[a-zA-Z][^`\n]*\$\{", 0.25),
+    # Kubernetes RBAC: roles, bindings and the verbs they grant.
+    _p("any.k8s-rbac", "permissions", ANY,
+       r"kubebuilder:rbac|\bClusterRole(Binding)?\b|\bRoleBinding\b|\bPolicyRule\b"
+       r"|\bverbs\s*[:=]|\bServiceAccountName\b|\bautomountServiceAccountToken\b"),
+    _p("go.path-more", "path", "go", r"\bpath\.(Join|Base|Dir|IsAbs|Split)\("),
+    _p("any.host-check/i", "url", ANY,
+       r"\.(host|hostname\(\)|host_?name|netloc|origin)\s*(!==?|===?|\bnot in\b|\bin\b)"
+       r"|['\"](origin|referer)['\"]", 0.5),
 )
 
 

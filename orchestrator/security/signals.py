@@ -11,6 +11,10 @@ GUARD = re.compile(
     r"\b(raise|throw|abort)\b|\breturn\b[^\n]*(\berr\b|\berrors\.New\(|\w*Errorf?\(|\bErr[A-Z]\w*"
     r"|\bhttp\.Error\(|res\.status\(4\d\d\)|\b(false|None|null|undefined|nil)\b)"
     r"|\bhttp\.Error\(|\bStatus(BadRequest|Forbidden|Unauthorized)\b"
+    # fourth round: errors handed to a callback (Node), refusals by status in web frameworks
+    r"|\b(next|cb|callback|done|reject)\(\s*(new\s+\w*Error\b|\w*[eE]rr(or)?\b)"
+    r"|\b(sendStatus|status|AbortWithStatus\w*)\(\s*4\d\d\b|\bctx\.throw\(\s*4\d\d"
+    r"|\bHttpResponse(BadRequest|Forbidden|NotAllowed|NotFound)\(|\bstatus(_code)?\s*=\s*4\d\d\b"
 )
 CONDITION = re.compile(r"^\s*(if|elif|else if|}\s*else if|unless|switch|case)\b|^\s*if\s*\("
 r"|\bif\s+!")
@@ -28,5 +32,9 @@ SECURITY_FUNCTION = re.compile(
     r"|(path|url|uri|file\w*|host\w*|domain\w*|redirect|origin|input)_?validat\w*"
     r"|permission\w*|perms?|token\w*|sessions?|passw\w*|redirect\w*|upload\w*|csrf|secur\w*"
     r"|unsafe|allow\w*|acl|access|credential\w*|encrypt\w*|decrypt\w*|privilege\w*"
-    r"|roles?|owner\w*|trust\w*|whitelist|blacklist|allowlist|blocklist)(?![a-z])"
+    r"|owner\w*|trust\w*|whitelist|blacklist|allowlist|blocklist"
+    # fourth round: safety checks, sandboxes, archives, shells, origins
+    r"|is_?safe\w*|safe_(join|path|url|redirect|name|filename|html)|sandbox\w*|jail\w*|chroot"
+    r"|unzip\w*|untar\w*|decompress\w*|shell\w*|run_?(command|cmd)|spawn\w*"
+    r"|cors|origins?|csp|xss|ssrf|signed_?in|logged_?in)(?![a-z])"
 )
