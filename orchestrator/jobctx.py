@@ -78,6 +78,7 @@ class JobRuntime:
         return text
 
     def tracked_files(self) -> list[str]:
+        self.ws.settle()  # the index of the last step commit may still be being written
         out = git_text(self.ws.path, "ls-files")
         return [line for line in out.splitlines() if line]
 
@@ -105,7 +106,7 @@ class JobRuntime:
             self.events.emit("checkpoint.adopted", step=step_no, sha=head)
             self.push_checkpoint(head, step_no)
             return head
-        info = self.ws.checkpoint(message, trailers, scan=True, allow_empty=True)
+        info = self.ws.commit_edits(message, trailers, commands_ran=bool(self.verify_specs))
         self.events.emit("checkpoint", step=step_no, sha=info.sha, skipped=list(info.skipped),
                          warnings=list(info.warnings), scan_ms=round(info.scan_s * 1000, 1),
                          commit_ms=round(info.commit_s * 1000, 1))

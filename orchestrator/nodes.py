@@ -268,6 +268,7 @@ async def review(state: JobState, rt: JobRuntime) -> Update:
 @step_node
 async def verify(state: JobState, rt: JobRuntime) -> Update:
     step_no, _ = _current(state)
+    rt.ws.settle()  # the commands may run git: the last commit's index update is done
     results = await rt.run_blocking(run_all, rt.verify_specs, rt.ws.path)
     summary = [r.model_dump(exclude={"output_tail"}) | {"summary": r.summary} for r in results]
     rt.events.emit("verify", step=step_no, tier=state["tier"], results=summary)

@@ -58,6 +58,7 @@ async def deliver_job_pr(
         step_summaries([dict(s) for s in state.get("steps_done", [])]),
         rt.events_receipts(), budget_report(rt, state),
     )
+    rt.ws.settle()
     result = await deliver(rt.ws.path, rt.ws.branch, state["base_sha"], content,
                            forge_config(rt), Path(rt.job.dir) / "pr",
                            known_secrets=rt.known_secrets)

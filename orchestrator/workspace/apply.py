@@ -51,6 +51,10 @@ class EditPlan:
     fuzzy_blocks: list[int]
     blocks_applied: int
 
+    def contents(self) -> dict[str, bytes | None]:
+        """Each file's content once written (None: deleted, or never created)."""
+        return {rel: _new_bytes(state) for rel, state in self.files.items()}
+
     def write(self) -> ApplyResult:
         changed = [f for f in self.files.values() if _new_bytes(f) != f.original]
         for state in changed:

@@ -6,6 +6,9 @@ exactly "each edited file's first-read content against its content now". The gat
 for that diff after every edit; rendering it here spares two ``git`` processes per edit.
 Whenever the worktree may hold other changes (a job just resumed, a checkpoint that left
 files out) the record is dropped and ``git diff`` answers instead.
+
+It also keeps what each edit wrote: the step's commit holds exactly that content (what the
+gate judged), whatever a command did to the files afterwards.
 """
 
 from __future__ import annotations
@@ -25,17 +28,29 @@ class PendingChanges:
     def __init__(self) -> None:
         self.clean_at: str | None = None
         self._before: dict[str, tuple[bytes | None, int]] = {}
+        self._written: dict[str, bytes | None] = {}
 
     def mark_clean(self, sha: str | None) -> None:
         """The worktree equals commit ``sha`` (None: unknown, use git)."""
         self.clean_at = sha
         self._before = {}
+        self._written = {}
 
     def record(self, root: Path, rel: str, original: bytes | None) -> None:
         """``rel`` is about to change; ``original`` is its content at ``clean_at``."""
         if rel not in self._before:
             mode = os.stat(root / rel).st_mode if original is not None else 0o644
             self._before[rel] = (original, mode)
+
+    def wrote(self, rel: str, content: bytes | None) -> None:
+        """An edit left ``rel`` with ``content`` (None: deleted)."""
+        self._written[rel] = content
+
+    def written(self) -> dict[str, bytes | None]:
+        """Each edited file's content as the last edit left it (None: deleted); files an
+        edit left as they were at ``clean_at`` are not listed."""
+        return {rel: data for rel, data in sorted(self._written.items())
+                if data != self._before[rel][0]}
 
     def paths(self) -> list[str]:
         """The files edited since ``clean_at``."""

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from orchestrator.config import get_settings
 from orchestrator.errors import GitError, WorkspaceError
-from orchestrator.workspace import diffs, snapshot, worktree
+from orchestrator.workspace import diffs, snapshot, stepcommit, worktree
 from orchestrator.workspace import remote as remote_refs
 from orchestrator.workspace.apply import DEFAULT_MAX_EDIT_BYTES, ApplyResult, prepare_edits
-from orchestrator.workspace.commits import LOG_FORMAT, CheckpointInfo, parse_log
+from orchestrator.workspace.commits import LOG_FORMAT, CheckpointInfo, parse_log, step_of
 from orchestrator.workspace.edits import EditBlock
 from orchestrator.workspace.git import IDENTITY, git_ok, git_text, run_git, split_z
 from orchestrator.workspace.pending import PendingChanges
+from orchestrator.workspace.treebuild import ObjectStore
 
 
 class Workspace:
@@ -40,10 +41,14 @@ class Workspace:
         # The branch tip as this object last set it (None: ask git), and the edits made
         # since the worktree last equalled a commit (for the in-process diff).
         self._head: str | None = None
+        self._head_tree: str | None = None  # its tree, when this object wrote it
         self._pending = PendingChanges()
         self._objects = objects_dir  # where checkpoint commit objects are written
         # Job commits this object made, or checked once (restore skips the checks).
         self._checked: set[str] = set()
+        # The index update of the last step commit, still running (see ``settle``).
+        self._indexing: Future[None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def open_or_create(
@@ -87,11 +92,15 @@ class Workspace:
         plan = prepare_edits(self.path, blocks, self.max_edit_bytes)
         for rel, state in plan.files.items():
             self._pending.record(self.path, rel, state.original)
-        return plan.write()
+        result = plan.write()
+        for rel, content in plan.contents().items():
+            self._pending.wrote(rel, content)
+        return result
 
     def diff(self, base: str | None = None) -> str:
         """Unified diff of the worktree (untracked non-ignored files included) against
         ``base`` (default: the branch tip)."""
+        self.settle()
         return diffs.worktree_diff(self.path, base or "HEAD", self.max_file_bytes)
 
     def edits_diff(self, base: str) -> str:
@@ -108,6 +117,7 @@ class Workspace:
         return self.diff(base)
 
     def changed_paths(self, base: str | None = None) -> list[str]:
+        self.settle()
         return diffs.changed_paths(self.path, base or "HEAD")
 
     def checkpoint(
@@ -125,6 +135,7 @@ class Workspace:
         that commands wrote (its cost is ``scan_s``, apart from ``commit_s``).
         """
         t0 = time.perf_counter()
+        self.settle()
         explicit = list(changed_paths or [])
         staged: set[str] = set()
         if scan and self._head is not None and self._pending.knows(self._head):
@@ -148,7 +159,7 @@ class Workspace:
                                      self._objects)
         t2 = time.perf_counter()
         info.skipped, info.warnings = sel.skipped, sel.warnings
-        self._head = info.sha
+        self._head, self._head_tree = info.sha, None
         self._checked.add(info.sha)
         # Everything changed is now in the commit, unless a path was left out (or the
         # worktree was not scanned): then only git can say what differs.
@@ -156,6 +167,55 @@ class Workspace:
         self._pending.mark_clean(info.sha if complete else None)
         info.scan_s, info.commit_s, info.total_s = t1 - t0, t2 - t1, t2 - t0
         return info
+
+    def commit_edits(
+        self, message: str, trailers: dict[str, str], commands_ran: bool = True
+    ) -> CheckpointInfo:
+        """Commit the step: exactly what ``apply_edits`` wrote since the last checkpoint
+        (an empty commit when nothing), in O(change). When ``commands_ran`` since the
+        edits, one ``git status`` finds what they changed besides: it is put back and
+        reported in ``warnings`` (see ``stepcommit``).
+
+        When the edits are not known (the worktree was not restored by this object), or
+        the repository uses SHA-256 objects, it is ``checkpoint(scan=True)``.
+        """
+        head = self._head
+        if head is None or len(head) != 40 or not self._pending.knows(head):
+            return self.checkpoint(message, trailers, scan=True, allow_empty=True)
+        t0 = time.perf_counter()
+        self.settle()
+        store = ObjectStore(self._objects)
+        parent_tree = self._head_tree or store.tree_of(head)
+        written = self._pending.written()
+        self._pending.mark_clean(None)  # until the commit is made and the branch moved
+        made = stepcommit.commit_step(self.path, store, self._objects, head, parent_tree,
+                                      written, message, trailers, scan=commands_ran)
+        self._head, self._head_tree = made.sha, made.tree
+        self._checked.add(made.sha)
+        if made.others:  # rare: a command changed files besides the edits
+            stepcommit.stage_paths(self.path, made.paths)
+            made.warnings += stepcommit.put_back_others(self.path, made.sha, made.others)
+        elif made.paths:
+            self._indexing = self._executor().submit(stepcommit.stage_paths, self.path,
+                                                     made.paths)
+        self._pending.mark_clean(made.sha)
+        info = CheckpointInfo(made.sha, step_of(trailers), message.split("\n", 1)[0],
+                              trailers, parent=head, time=int(time.time()))
+        info.warnings = made.warnings
+        info.commit_s = info.total_s = time.perf_counter() - t0
+        return info
+
+    def settle(self) -> None:
+        """Wait for the index update a step commit left running (raises its error). Run
+        before anything reads or writes this worktree's index."""
+        job, self._indexing = self._indexing, None
+        if job is not None:
+            job.result()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-index")
+        return self._pool
 
     def _scan_while_staging(self, known: list[str]) -> tuple[list[str], set[str]]:
         """``git status`` and ``update-index`` of the ``known`` paths side by side (two
@@ -202,11 +262,12 @@ class Workspace:
             if not self._is_job_commit(target):
                 raise WorkspaceError(f"{sha} is not a checkpoint of job branch {self.branch} "
                                      "(see `tandem jobs show` for its checkpoints)")
+        self.settle()
         self._head = None
         self._pending.mark_clean(None)
         git_text(self.path, "reset", "-q", "--hard", target)
         git_text(self.path, "clean", "-q", "-ffd")
-        self._head = target
+        self._head, self._head_tree = target, None
         self._pending.mark_clean(target)
         self._checked.add(target)
 
@@ -261,6 +322,7 @@ class Workspace:
 
     def remove(self, delete_branch: bool = False) -> None:
         """Remove the worktree (and prune); the branch stays unless ``delete_branch``."""
+        self.settle()
         worktree.remove_worktree(self.repo, self.path, self.branch, delete_branch)
 
     def _is_job_commit(self, sha: str) -> bool:

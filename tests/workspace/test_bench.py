@@ -33,7 +33,8 @@ def test_bench_json_report(tmp_path: Path) -> None:
     report = json.loads(result.output)
     assert [row["files"] for row in report["sizes"]] == [40, 120]
     for row in report["sizes"]:
-        for key in ("ours_checkpoint_ms", "naive_add_commit_ms", "ours_scan_ms",
+        for key in ("ours_step_commit_ms", "ours_checkpoint_ms", "naive_add_commit_ms",
+                    "ours_scan_ms",
                     "ours_scan_commit_ms", "worktree_create_ms", "restore_ms"):
             assert row[key] > 0, key
     assert set(report["summary"]) >= {"ours_scale_ratio", "faster_than_naive_at_largest"}
