@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from orchestrator.security.literals import required_literals
+
 ANY = "*"
 
 
@@ -36,6 +38,7 @@ class Pattern:
     regex: re.Pattern[str]
     weight: float
     lower: bool  # case-insensitive: search the lower-cased text
+    literals: tuple[str, ...] | None = None  # every match holds one (see literals.py)
 
 
 def _top_level_alternatives(rx: str) -> list[str]:
@@ -82,7 +85,8 @@ def _p(pid: str, category: str, langs: str, rx: str, weight: float = 1.0) -> Pat
         rx = rx.lower()
 
     regex = re.compile(_factor_word_boundary(rx))
-    return Pattern(pid.removesuffix("/i"), category, tuple(langs.split(",")), regex, weight, lower)
+    return Pattern(pid.removesuffix("/i"), category, tuple(langs.split(",")), regex, weight, lower,
+                   required_literals(regex))
 
 
 PATTERNS: tuple[Pattern, ...] = (

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from orchestrator.security.diff import FileChange, ParsedDiff
+from orchestrator.security.literals import holds_any
 from orchestrator.security.patterns import PATTERNS, Pattern, languages_match
 from orchestrator.security.signals import CONDITION, DEFINITION, GUARD, SECURITY_FUNCTION
 
@@ -108,14 +109,17 @@ def _file_hits(change: FileChange) -> list[PatternHit]:
         if not languages_match(p, language):
             continue
         p_added, starts, p_removed, p_context = texts[p.lower]
-        index = _first_line(p.regex, p_added, starts) if p_added else None
+        lits = p.literals
+        index = (_first_line(p.regex, p_added, starts)
+                 if p_added and holds_any(p_added, lits) else None)
         if index is not None:
             lineno = change.added[index][0]
             hits.append(PatternHit(p.id, p.category, change.path, "added", lineno, p.weight))
-        if index is None and removed and p.regex.search(p_removed):
+        if index is None and removed and holds_any(p_removed, lits) \
+                and p.regex.search(p_removed):
             hits.append(PatternHit(p.id, p.category, change.path, "removed", None, p.weight))
         elif index is None and context and (factor := _context_factor(p, guarded)) \
-                and p.regex.search(p_context):
+                and holds_any(p_context, lits) and p.regex.search(p_context):
             hits.append(PatternHit(p.id, p.category, change.path, "context", None,
                                    p.weight * factor))
     if language and (hit := _function_hit(change)) is not None:
