@@ -49,12 +49,30 @@ def commit_step(
 
     The index is not updated here: ``stage_paths`` does it (the caller may run it in the
     background); ``put_back_others`` undoes ``others``, after it."""
-    warnings = _put_back_edits(root, written)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The scan reads the worktree and the index, neither of which the commit changes
+        # (paths of the edits are told apart below): it runs while the objects are written.
+        scanning = pool.submit(snapshot.scan_entries, root, True) if scan else None
+        warnings = _put_back_edits(root, written)
+        sha, tree, paths, left_out = _write_commit(root, store, objects_dir, parent,
+                                                   parent_tree, written, message, trailers)
+        git_text(root, "update-ref", "-m", "tandem checkpoint", "HEAD", sha, parent)
+        entries = scanning.result() if scanning is not None else []
+    warnings += left_out
+    mine = set(written)
+    others = [(xy, p) for xy, p in entries if p not in mine]
+    return StepCommit(sha, tree, paths, warnings, others)
+
+
+def _write_commit(
+    root: Path, store: ObjectStore, objects_dir: Path, parent: str, parent_tree: str,
+    written: dict[str, bytes | None], message: str, trailers: dict[str, str],
+) -> tuple[str, str, list[str], list[str]]:
+    """Blobs, trees and the commit object; returns the commit, its tree, the paths it
+    changed and warnings for new files that .gitignore excludes (left out)."""
     created = [rel for rel, data in written.items() if data is not None
                and entry_of(store, parent_tree, os.fsencode(rel)) is None]
     ignored = snapshot.ignore_rules_match(root, created) if created else set()
-    warnings += [f"{p}: ignored by .gitignore; not included in the checkpoint"
-                 for p in sorted(ignored)]
     changes: Changes = {}
     for rel, data in written.items():
         if rel not in ignored:
@@ -63,15 +81,8 @@ def commit_step(
     tree = build_tree(store, parent_tree, changes)
     sha = snapshot.write_commit(objects_dir, tree, parent, format_message(message, trailers))
     paths = sorted(rel for rel in written if rel not in ignored)
-    entries: list[tuple[str, str]] = []
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        scanning = pool.submit(snapshot.scan_entries, root, True) if scan else None
-        git_text(root, "update-ref", "-m", "tandem checkpoint", "HEAD", sha, parent)
-        if scanning is not None:
-            entries = scanning.result()
-    mine = set(written)
-    others = [(xy, p) for xy, p in entries if p not in mine]
-    return StepCommit(sha, tree, paths, warnings, others)
+    return sha, tree, paths, [f"{p}: ignored by .gitignore; not included in the checkpoint"
+                              for p in sorted(ignored)]
 
 
 def stage_paths(root: Path, paths: list[str]) -> None:
