@@ -68,6 +68,14 @@ _BARE_ASSIGNMENT = re.compile(
     r"""(?P<s>[A-Za-z0-9+/_\-=~]{16,})\s*$""",
     re.IGNORECASE,
 )
+# NAME=value inside a line: a shell command (`API_TOKEN=... make test`), or an env file's
+# line quoted into a JSON string (`"DB_PASSWORD=...\n"`). Upper-case names only, as the
+# environment writes them: in code, `token=value` is usually a keyword argument.
+_INLINE_ENV = re.compile(
+    r"""(?<![A-Za-z0-9_])(?P<name>[A-Z0-9_]*(?:PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_?KEY"""
+    r"""|APIKEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH_?KEY))=(?P<s>[A-Za-z0-9+/_\-=~.]{16,}?)"""
+    r"""(?=\\[nrt"]|["'`\s;&|]|$)"""
+)
 _PLACEHOLDER = re.compile(
     r"changeme|change_me|example|dummy|placeholder|sample|your[_\-]|xxx|\*\*\*"
     r"|redacted|test|fake|secret|password|token|none|null|todo|lorem|abc123|123456|0000",
@@ -127,7 +135,7 @@ def _spans(line: str, known_values: Sequence[str]) -> Iterator[Span]:
                 if _is_real_token(m.group(0)):
                     yield m.start(), m.end(), kind
     if _CRED_HINT.search(line):
-        for pattern in (_ASSIGNMENT, _BARE_ASSIGNMENT):
+        for pattern in (_ASSIGNMENT, _BARE_ASSIGNMENT, _INLINE_ENV):
             for m in pattern.finditer(line):
                 if _looks_secret(m.group("s")):
                     yield m.start("s"), m.end("s"), "credential-assignment"

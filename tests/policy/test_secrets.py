@@ -112,3 +112,25 @@ def test_quick_prefilters_keep_every_finding() -> None:
     event = json.dumps({"type": "receipt", "tokens_in": 1234, "rule_id": "gate.secret",
                         "features": {"keys": ["a"], "token_count": 3}})
     assert redact(event) == event
+
+
+@pytest.mark.parametrize(("text", "redacted"), [
+    ('{"cmd": "API_TOKEN=Hx9kP2mQ7vL4nR8t make test"}',
+     '{"cmd": "API_TOKEN=[REDACTED:credential-assignment] make test"}'),
+    ('{"out": "DB_PASSWORD=Hx9kP2mQ7vL4nR8t\\nok"}',
+     '{"out": "DB_PASSWORD=[REDACTED:credential-assignment]\\nok"}'),
+    ("GITHUB_TOKEN=Hx9kP2mQ7vL4nR8tab; make",
+     "GITHUB_TOKEN=[REDACTED:credential-assignment]; make"),
+])
+def test_inline_env_assignments_are_redacted(text: str, redacted: str) -> None:
+    assert redact(text) == redacted
+
+
+@pytest.mark.parametrize("text", [
+    "call(token=request_token_value)",  # a keyword argument, not the environment
+    "MY_TOKEN=$TOKEN_FROM_THE_ENVIRONMENT make",  # a reference, not a value
+    "API_KEY=ABCDEFGHIJKLMNOPQRST",  # one character class: not a key
+    "SECRET_KEY=short",
+])
+def test_inline_env_lookalikes_are_left_alone(text: str) -> None:
+    assert redact(text) == text
