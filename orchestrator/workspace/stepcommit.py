@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.workspace import snapshot
+from orchestrator.workspace.blobs import BlobRules, hash_with_git
 from orchestrator.workspace.commits import format_message
 from orchestrator.workspace.git import git_text, run_git
 from orchestrator.workspace.treebuild import Changes, ObjectStore, build_tree, entry_of
@@ -42,6 +43,7 @@ class StepCommit:
 def commit_step(
     root: Path, store: ObjectStore, objects_dir: Path, parent: str, parent_tree: str,
     written: dict[str, bytes | None], message: str, trailers: dict[str, str], scan: bool,
+    rules: BlobRules,
 ) -> StepCommit:
     """Commit ``written`` (path -> content, None: deleted) on top of ``parent`` and move
     the branch. ``scan``: a command ran since the edits, so ``git status`` looks for what
@@ -55,7 +57,8 @@ def commit_step(
         scanning = pool.submit(snapshot.scan_entries, root, True) if scan else None
         warnings = _put_back_edits(root, written)
         sha, tree, paths, left_out = _write_commit(root, store, objects_dir, parent,
-                                                   parent_tree, written, message, trailers)
+                                                   parent_tree, written, message, trailers,
+                                                   rules)
         git_text(root, "update-ref", "-m", "tandem checkpoint", "HEAD", sha, parent)
         entries = scanning.result() if scanning is not None else []
     warnings += left_out
@@ -67,17 +70,25 @@ def commit_step(
 def _write_commit(
     root: Path, store: ObjectStore, objects_dir: Path, parent: str, parent_tree: str,
     written: dict[str, bytes | None], message: str, trailers: dict[str, str],
+    rules: BlobRules,
 ) -> tuple[str, str, list[str], list[str]]:
     """Blobs, trees and the commit object; returns the commit, its tree, the paths it
     changed and warnings for new files that .gitignore excludes (left out)."""
     created = [rel for rel, data in written.items() if data is not None
                and entry_of(store, parent_tree, os.fsencode(rel)) is None]
     ignored = snapshot.ignore_rules_match(root, created) if created else set()
+    present = [rel for rel, data in written.items() if data is not None and rel not in ignored]
+    converted = rules.converted(present)
+    by_git = hash_with_git(root, sorted(converted)) if converted else {}
     changes: Changes = {}
     for rel, data in written.items():
-        if rel not in ignored:
-            changes[os.fsencode(rel)] = (
-                None if data is None else (None, store.write(b"blob", data)))
+        if rel in ignored:
+            continue
+        if data is None:
+            changes[os.fsencode(rel)] = None
+        else:
+            blob = by_git[rel] if rel in by_git else store.write(b"blob", data)
+            changes[os.fsencode(rel)] = (None, blob)
     tree = build_tree(store, parent_tree, changes)
     sha = snapshot.write_commit(objects_dir, tree, parent, format_message(message, trailers))
     paths = sorted(rel for rel in written if rel not in ignored)

@@ -18,6 +18,7 @@ from orchestrator.errors import GitError, WorkspaceError
 from orchestrator.workspace import diffs, snapshot, stepcommit, worktree
 from orchestrator.workspace import remote as remote_refs
 from orchestrator.workspace.apply import DEFAULT_MAX_EDIT_BYTES, ApplyResult, prepare_edits
+from orchestrator.workspace.blobs import BlobRules
 from orchestrator.workspace.commits import LOG_FORMAT, CheckpointInfo, parse_log, step_of
 from orchestrator.workspace.edits import EditBlock
 from orchestrator.workspace.git import IDENTITY, git_ok, git_text, run_git, split_z
@@ -49,6 +50,7 @@ class Workspace:
         # The index update of the last step commit, still running (see ``settle``).
         self._indexing: Future[None] | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._blob_rules = BlobRules(path)  # which files git converts (.gitattributes)
 
     @classmethod
     def open_or_create(
@@ -93,8 +95,12 @@ class Workspace:
         for rel, state in plan.files.items():
             self._pending.record(self.path, rel, state.original)
         result = plan.write()
-        for rel, content in plan.contents().items():
+        contents = plan.contents()
+        for rel, content in contents.items():
             self._pending.wrote(rel, content)
+        written = [rel for rel, content in contents.items() if content is not None]
+        if written:
+            self._blob_rules.prefetch(written, self._executor())
         return result
 
     def diff(self, base: str | None = None) -> str:
@@ -189,7 +195,8 @@ class Workspace:
         written = self._pending.written()
         self._pending.mark_clean(None)  # until the commit is made and the branch moved
         made = stepcommit.commit_step(self.path, store, self._objects, head, parent_tree,
-                                      written, message, trailers, scan=commands_ran)
+                                      written, message, trailers, scan=commands_ran,
+                                      rules=self._blob_rules)
         self._head, self._head_tree = made.sha, made.tree
         self._checked.add(made.sha)
         if made.others:  # rare: a command changed files besides the edits

@@ -129,3 +129,44 @@ def test_without_commands_nothing_is_scanned_or_put_back(ws: Workspace) -> None:
     info = ws.commit_edits("step 1", STEP, commands_ran=False)
     assert "notes.txt" not in tree_paths(ws, info.sha) and info.warnings == []
     assert (ws.path / "notes.txt").exists()  # no scan: left alone
+
+
+def _repo_with_attributes(git_repo: Path, attributes: str, *config: str) -> Path:
+    (git_repo / ".gitattributes").write_text(attributes)
+    (git_repo / "notes.txt").write_text("one\ntwo\n")
+    for pair in config:
+        key, value = pair.split("=", 1)
+        git(git_repo, "config", key, value)
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "attributes")
+    return git_repo
+
+
+def test_line_ending_rules_are_git_s(git_repo: Path, tmp_path: Path) -> None:
+    repo = _repo_with_attributes(git_repo, "*.txt text eol=crlf\n")
+    ws = Workspace.open_or_create(repo, "job-eol", "x", home=tmp_path / "home")
+    assert (ws.path / "notes.txt").read_bytes() == b"one\r\ntwo\r\n"  # checked out as CRLF
+    ws.apply_edits(parse_edits(_replace("notes.txt", "two\n", "two\nthree\n")))
+    info = ws.commit_edits("step 1", STEP)
+    assert committed(ws, "notes.txt", info.sha) == b"one\ntwo\nthree\n"  # stored as LF
+    assert git(ws.path, "rev-parse", "HEAD^{tree}").strip() == _git_tree_of_worktree(ws)
+
+
+def test_filter_drivers_run_as_git_runs_them(git_repo: Path, tmp_path: Path) -> None:
+    repo = _repo_with_attributes(git_repo, "*.up filter=up\n", "filter.up.clean=tr a-z A-Z",
+                                 "filter.up.smudge=cat")
+    ws = Workspace.open_or_create(repo, "job-filter", "x", home=tmp_path / "home")
+    ws.apply_edits(parse_edits(_new_file("shout.up", "hello\n") + _new_file("plain.md", "hi\n")))
+    info = ws.commit_edits("step 1", STEP)
+    assert committed(ws, "shout.up", info.sha) == b"HELLO\n"  # the clean filter ran
+    assert committed(ws, "plain.md", info.sha) == b"hi\n"
+
+
+def test_an_edited_gitattributes_applies_in_the_same_step(ws: Workspace) -> None:
+    ws.apply_edits(parse_edits(_new_file("a.txt", "x\n")))
+    ws.commit_edits("step 1", STEP)  # a.txt: no conversion, remembered
+    (ws.path / "a.txt").write_bytes(b"x\r\n")
+    ws.apply_edits(parse_edits(_new_file(".gitattributes", "*.txt text\n")
+                               + _replace("a.txt", "x\n", "x\ny\n")))
+    info = ws.commit_edits("step 2", {**STEP, "Tandem-Step": "2"})
+    assert committed(ws, "a.txt", info.sha) == b"x\ny\n"
