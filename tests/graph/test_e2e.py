@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD, TAPE_PATH
+from orchestrator.events import read_events
 from orchestrator.jobstore import JobRecord, load_job, new_job_id
 from orchestrator.runner import rollback_job, run_job
 from orchestrator.sim import SimConfig, SimServer
@@ -81,6 +82,29 @@ def test_happy_path_one_fast_step(tmp_path: Path, demo_repo: Path) -> None:
     trailers = _git(job.worktree, "log", "-1", "--format=%(trailers)", sha)
     assert f"Tandem-Served-Model: {FAST}" in trailers and "Tandem-Tier: fast" in trailers
     assert Path(job.pr_result["bundle_dir"], "PR.md").exists()
+
+
+def test_what_the_verification_writes_is_not_committed(tmp_path: Path,
+                                                       demo_repo: Path) -> None:
+    """The tests ran model-written code: what they write never reaches a commit (the gate
+    judged only the edit); the worktree is put back and the checkpoint event says so."""
+    tape = _base_tape([{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT}])
+    writes = ("import pathlib; pathlib.Path('report.txt').write_text('generated'); "
+              "p = pathlib.Path('shop/text.py'); p.write_text(p.read_text() + 'EXTRA = 1\\n')")
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url)
+        job = _job(demo_repo, policy, task="Add slugify")
+        job.test_cmd = f'{{python}} -c "{writes}"'
+        job.save()
+        job = _run(job)
+    assert job.status == "done", job.error
+    sha = job.steps[0]["checkpoint_sha"]
+    text = _git(job.worktree, "show", f"{sha}:shop/text.py")
+    assert "def slugify" in text and "EXTRA" not in text
+    assert "report.txt" not in _git(job.worktree, "ls-tree", "-r", "--name-only", sha)
+    assert _git(job.worktree, "status", "--porcelain", "--untracked-files=all") == ""
+    [event] = [e for e in read_events(job.events_path) if e["type"] == "checkpoint"]
+    assert sorted(w.split(":")[0] for w in event["warnings"]) == ["report.txt", "shop/text.py"]
 
 
 def test_demo_gate_escalation_and_failed_verification(tmp_path: Path, demo_repo: Path,
