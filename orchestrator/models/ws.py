@@ -27,6 +27,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from websockets.protocol import State
 
 from orchestrator.errors import (
@@ -38,7 +39,7 @@ from orchestrator.errors import (
     PreviousResponseNotFound,
     ServerError,
 )
-from orchestrator.models.base import Recorder, with_retries
+from orchestrator.models.base import RETRYABLE, Recorder, retry_delay_s
 from orchestrator.models.jsonwire import loads
 from orchestrator.models.mapping import at
 from orchestrator.models.responses_http import ResponsesHTTPClient
@@ -62,7 +63,15 @@ from orchestrator.models.ws_conn import (
 from orchestrator.models.ws_reader import BatchingConnection
 
 logger = logging.getLogger(__name__)
-_dumps = json.dumps
+
+
+def _encode(frame: dict[str, Any]) -> bytes:
+    """A request frame as UTF-8 JSON: ``orjson``, or the stdlib for what it refuses
+    (integers beyond 64 bits, non-string keys in tool schemas or metadata)."""
+    try:
+        return orjson.dumps(frame)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(frame).encode()
 
 
 class _FallBack(Exception):
@@ -80,7 +89,8 @@ class _Chain:
 
 
 class _Flight:
-    __slots__ = ("conn", "fields", "interrupted", "parser", "rec", "request")
+    __slots__ = ("conn", "fields", "finished", "interrupted", "parser", "rec", "request",
+                 "watchdog")
 
     def __init__(
         self, conn: BatchingConnection, request: ModelRequest, fields: dict[str, Any],
@@ -92,6 +102,8 @@ class _Flight:
         self.parser = parser
         self.rec = rec
         self.interrupted = False
+        self.finished = False  # terminal event parsed, or interrupted
+        self.watchdog: Watchdog | None = None
 
 
 class ResponsesWSClient:
@@ -109,29 +121,39 @@ class ResponsesWSClient:
         self._connect_failures = 0
         self._http: ResponsesHTTPClient | None = None
         self._flight: _Flight | None = None
+        self._watchdog: Watchdog | None = None
         self._lock = asyncio.Lock()
 
     # --- the protocol -----------------------------------------------------------------
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
-        """One response; requests on one client run one at a time."""
+        """One response; requests on one client run one at a time.
+
+        The hot path is this one generator: each batch of frames is read and parsed by a
+        plain coroutine (``_read``) and its events yielded from here.
+        """
         async with self._lock:
             retries = 0
             if self._http is None:
                 rec = Recorder(self.transport, request.model)
-                events = with_retries(self.cfg, rec, lambda: self._attempt(request, rec))
                 try:
-                    async with aclosing(events):
-                        async for event in events:
+                    flight, events = await self._first(request, rec)
+                    while True:
+                        for event in events:
                             yield event
-                    return
+                        if flight.finished:
+                            return
+                        events = await self._read(flight)
                 except (UpgradeRequired, _FallBack) as exc:
                     self._fall_back(str(exc))
                     retries = rec.retries
+                except ModelError as exc:
+                    self._reset(drop_conn=not isinstance(exc, PreviousResponseNotFound))
+                    raise
                 finally:
-                    self.last_metrics = rec.metrics(rec.completed)
-            async with aclosing(self._via_http(request, retries)) as events:
-                async for event in events:
+                    self._land(rec, metrics=True)
+            async with aclosing(self._via_http(request, retries)) as http_events:
+                async for event in http_events:
                     yield event
 
     @property
@@ -148,20 +170,18 @@ class ResponsesWSClient:
             if self._http is not None:
                 return None
             rec = Recorder(self.transport, request.model)
-            conn = await self._connection()
             fields = request_fields(request)
             frame = {"type": "response.create", **fields,
                      "input": [input_item(m) for m in request.messages], "generate": False}
-            flight = self._new_flight(conn, request, fields, rec)
             try:
-                async with aclosing(self._run(flight, frame)) as events:
-                    async for _ in events:
-                        pass
+                flight = await self._send(request, fields, frame, rec)
+                while not flight.finished:
+                    await self._read(flight)
             except ModelError:
                 self._reset(drop_conn=True)
                 raise
             finally:
-                self._flight = None
+                self._land(rec, metrics=False)
             return self._chain.response_id if self._chain else None
 
     async def interrupt(self, message: str | None = None) -> None:
@@ -180,7 +200,7 @@ class ResponsesWSClient:
             steer = {"type": "response.steer", "previous_response_id": parser.response_id,
                      "input": message}
             try:
-                await flight.conn.send(_dumps(steer))
+                await flight.conn.send_text(_encode(steer))
                 return
             except FOREIGN_WS_ERRORS:
                 pass  # the socket is gone: abort below
@@ -189,6 +209,9 @@ class ResponsesWSClient:
 
     async def aclose(self) -> None:
         self._reset(drop_conn=False)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
@@ -220,6 +243,9 @@ class ResponsesWSClient:
         self._connect_failures = 0
         self.connections_opened += 1
         self._conn = conn
+        self._watchdog = Watchdog(
+            conn.transport.abort, self.cfg.first_token_timeout_s, self.cfg.idle_timeout_s
+        )
         return conn
 
     def _reset(self, *, drop_conn: bool) -> None:
@@ -227,6 +253,9 @@ class ResponsesWSClient:
         if drop_conn and self._conn is not None:
             self._conn.transport.abort()
             self._conn = None
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                self._watchdog = None
 
     def _fall_back(self, reason: str) -> None:
         self.fallback_reason = reason
@@ -285,75 +314,98 @@ class ResponsesWSClient:
             return None
         return messages[n:]
 
-    async def _attempt(
+    async def _first(
         self, request: ModelRequest, rec: Recorder
-    ) -> AsyncGenerator[ModelEvent, None]:
-        recovered: set[type] = set()
+    ) -> tuple[_Flight, list[ModelEvent]]:
+        """Send the request and read up to its first events, retrying what may be retried
+        before anything reached the caller: a retryable error after a backoff; a lost
+        ``previous_response_id`` or the connection limit once each, at once, full input."""
         fields = request_fields(request)
+        recovered: set[type] = set()
         while True:
-            flight = self._new_flight(await self._connection(), request, fields, rec)
-            frame, rec.chained = self._frame(request, fields)
-            yielded = False
             try:
-                async with aclosing(self._run(flight, frame)) as events:
-                    async for event in events:
-                        yielded = True
-                        yield event
-                return
+                frame, chained = self._frame(request, fields)
+                flight = await self._send(request, fields, frame, rec)
+                rec.chained = chained
+                return flight, await self._read(flight)
             except (PreviousResponseNotFound, ConnectionLimitReached) as exc:
                 self._reset(drop_conn=isinstance(exc, ConnectionLimitReached))
-                if yielded or type(exc) in recovered:
-                    raise
+                if type(exc) in recovered:
+                    await self._back_off(rec, exc)
+                    recovered.clear()
+                    continue
                 recovered.add(type(exc))
                 rec.retries += 1
-            except ModelError:
+            except ModelError as exc:
                 self._reset(drop_conn=True)
-                raise
-            finally:
-                self._flight = None
-                rec.completed = flight.parser.completed
-                rec.n_deltas = flight.parser.n_deltas
+                await self._back_off(rec, exc)
+                recovered.clear()
 
-    async def _run(
-        self, flight: _Flight, frame: dict[str, Any]
-    ) -> AsyncGenerator[ModelEvent, None]:
-        conn, parser, rec = flight.conn, flight.parser, flight.rec
+    async def _back_off(self, rec: Recorder, exc: ModelError) -> None:
+        """Wait before the next try, or raise ``exc`` when it may not be retried."""
+        if not isinstance(exc, RETRYABLE) or rec.retries >= self.cfg.max_retries:
+            raise exc
+        rec.retries += 1
+        delay_s = retry_delay_s(self.cfg, rec.retries, exc)
+        rec.retry_wait_s += delay_s
+        await asyncio.sleep(delay_s)
+
+    async def _send(
+        self, request: ModelRequest, fields: dict[str, Any], frame: dict[str, Any],
+        rec: Recorder,
+    ) -> _Flight:
+        conn = await self._connection()
+        flight = self._new_flight(conn, request, fields, rec)
         try:
-            await conn.send(_dumps(frame))
+            await conn.send_text(_encode(frame))
         except FOREIGN_WS_ERRORS as exc:
             raise translate_ws(exc, self.url, self.cfg, streaming=True) from exc
-        watchdog = Watchdog(
-            conn.transport.abort, self.cfg.first_token_timeout_s, self.cfg.idle_timeout_s
-        )
-        now = asyncio.get_running_loop().time
-        recv_batch = conn.recv_batch
+        watchdog = flight.watchdog = self._watchdog
+        assert watchdog is not None
+        watchdog.start()
+        return flight
+
+    async def _read(self, flight: _Flight) -> list[ModelEvent]:
+        """The flight's next events: at least one, unless its terminal event was parsed
+        without output; ``Incomplete(interrupted)`` after ``interrupt()`` closed it."""
+        conn, parser, watchdog = flight.conn, flight.parser, flight.watchdog
+        assert watchdog is not None
         out: list[ModelEvent] = []
-        try:
-            while not parser.done:
-                watchdog.waiting = True
-                try:
-                    batch = await recv_batch()
-                except FOREIGN_WS_ERRORS as exc:
-                    if flight.interrupted:
-                        break
+        while not out and not parser.done:
+            watchdog.waiting = True
+            try:
+                batch = await conn.recv_batch()
+            except FOREIGN_WS_ERRORS as exc:
+                if not flight.interrupted:
                     raise self._read_error(exc, watchdog) from exc
-                watchdog.waiting = False
-                watchdog.last_rx = now()
-                if flight.interrupted:
-                    break
-                self._feed(flight, batch, out)
-                if out:
-                    if not watchdog.got_output:
-                        watchdog.got_output = True
-                        rec.mark_first()
-                    for event in out:
-                        yield event
-                    out.clear()
-        finally:
-            watchdog.cancel()
-        if not parser.done:  # interrupted
-            self._reset(drop_conn=True)
-            yield Incomplete(reason="interrupted")
+                batch = []
+            watchdog.received()
+            if flight.interrupted:
+                return self._interrupted(flight)
+            self._feed(flight, batch, out)
+        if parser.done:
+            flight.finished = True
+            watchdog.stop()
+        if out and not watchdog.got_output:
+            watchdog.got_output = True
+            flight.rec.mark_first()
+        return out
+
+    def _interrupted(self, flight: _Flight) -> list[ModelEvent]:
+        flight.finished = True
+        self._reset(drop_conn=True)
+        return [Incomplete(reason="interrupted")]
+
+    def _land(self, rec: Recorder, *, metrics: bool) -> None:
+        """The call is over: its flight's results go to ``rec`` (and ``last_metrics``)."""
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            if flight.watchdog is not None:
+                flight.watchdog.stop()
+            rec.completed = flight.parser.completed
+            rec.n_deltas = flight.parser.n_deltas
+        if metrics:
+            self.last_metrics = rec.metrics(rec.completed)
 
     def _feed(self, flight: _Flight, batch: list[bytes], out: list[ModelEvent]) -> None:
         """Parse a batch of frames up to the terminal event (or an error frame); frames

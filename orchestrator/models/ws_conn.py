@@ -122,11 +122,13 @@ class Watchdog:
     """Calls ``abort`` when the server stays silent too long while the reader waits:
     longer than the first-token timeout before any output, than the idle timeout after.
 
-    One timer per call instead of one per frame; the reader only updates two fields.
+    One per connection, shared by its requests: ``start()`` at each request only resets
+    fields, and the one timer is re-armed only when it would fire too late (or after it
+    stopped, once a request had ended). The reader updates two fields per batch.
     """
 
     __slots__ = ("_abort", "_ft_s", "_idle_s", "_loop", "_t0", "last_rx", "waiting",
-                 "got_output", "fired", "_handle")
+                 "got_output", "fired", "active", "_handle")
 
     def __init__(self, abort: Callable[[], None], first_token_s: float, idle_s: float) -> None:
         self._abort = abort
@@ -137,21 +139,50 @@ class Watchdog:
         self.waiting = False
         self.got_output = False
         self.fired = False
-        self._handle = self._loop.call_at(self._t0 + first_token_s, self._check)
+        self.active = False
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        """A request was sent: its first-token deadline starts now."""
+        self._t0 = self.last_rx = now = self._loop.time()
+        self.got_output = self.fired = self.waiting = False
+        self.active = True
+        handle = self._handle
+        deadline = now + self._ft_s
+        if handle is None or handle.when() > deadline:
+            if handle is not None:
+                handle.cancel()
+            self._handle = self._loop.call_at(deadline, self._check)
+
+    def received(self) -> None:
+        """Data arrived: the reader stops waiting, the idle deadline restarts."""
+        self.waiting = False
+        self.last_rx = self._loop.time()
+
+    def stop(self) -> None:
+        """The request ended; the timer stops the next time it fires."""
+        self.active = self.waiting = False
 
     def _check(self) -> None:
+        if not self.active:
+            self._handle = None
+            return
         now = self._loop.time()
         deadline = self.last_rx + self._idle_s if self.got_output else self._t0 + self._ft_s
         if now >= deadline:
             if self.waiting:
                 self.fired = True
+                self._handle = None
                 self._abort()
                 return
             deadline = now + self._idle_s  # the consumer is busy, not the server
         self._handle = self._loop.call_at(deadline, self._check)
 
     def cancel(self) -> None:
-        self._handle.cancel()
+        self.active = False
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
     @property
     def timeout_s(self) -> float:

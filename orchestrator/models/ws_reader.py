@@ -1,5 +1,6 @@
 """A ``websockets`` client connection that hands the reader every message received so far
-in one await (``recv_batch``), instead of one ``recv()`` per message.
+in one await (``recv_batch``), instead of one ``recv()`` per message, and writes an
+already-encoded text message without ``send()``'s context manager (``send_text``).
 
 A response arrives as a burst of small frames (nine for a one-token answer, often in one
 TCP segment); ``recv()`` runs each through an assembler queue with flow control and a
@@ -16,6 +17,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 MAX_QUEUED_MESSAGES = 64
 
@@ -46,6 +48,23 @@ class BatchingConnection(ClientConnection):
             self._reading_paused = False
             self.transport.resume_reading()
         return batch
+
+    async def send_text(self, data: bytes) -> None:
+        """Send UTF-8 ``data`` as one text message. The common case (open, nothing being
+        sent in fragments, the socket writable) frames and writes it at once; anything
+        else goes through ``send()``. Raises ``ConnectionClosed`` as ``send()`` does."""
+        if self.fragmented_send_waiter is not None or self.protocol.state is not State.OPEN:
+            await self.send(data, text=True)
+            return
+        self.protocol.send_text(data)
+        try:
+            self.send_data()
+        except OSError as exc:
+            self.transport.abort()
+            await asyncio.shield(self.connection_lost_waiter)
+            raise self.protocol.close_exc from exc
+        if self.paused or self.transport.is_closing():
+            await self.drain()
 
     def unread(self, messages: list[bytes]) -> None:
         """Put messages back in front, for the next ``recv_batch``."""

@@ -1,7 +1,9 @@
 """``GET /v1/responses`` as a WebSocket: Responses "WebSocket mode".
 
-One ``Session`` per connection. A reader task takes client frames; ``response.create``
-frames queue up and a worker answers them one at a time. The session remembers its last
+One ``Session`` per connection. Client frames come in the protocol's receive callback
+(``ON_MESSAGE``, where the server offers it; else a reader task over ASGI ``receive``):
+``response.create`` frames queue up and a worker answers them one at a time; any other
+frame is handled by a task of its own. The session remembers its last
 response (full input + output items) so ``previous_response_id`` can continue from it;
 any other id is ``previous_response_not_found``. With steering enabled, ``response.steer``
 stops the in-flight response after its current token (``response.incomplete``, reason
@@ -19,6 +21,7 @@ import asyncio
 import json
 from typing import Any
 
+import orjson
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -29,7 +32,7 @@ from orchestrator.sim.responses_render import Run, response_events
 from orchestrator.sim.responses_run import build_run, new_input
 from orchestrator.sim.sse import json_dumps
 from orchestrator.sim.state import ApiError, ConnectionLimit, RequestInfo, SimState
-from orchestrator.sim.ws_protocol import SEND_TEXTS
+from orchestrator.sim.ws_protocol import MAX_QUEUED_MESSAGES, ON_MESSAGE, SEND_TEXTS, MessageTap
 
 CONNECTION_LIMIT_MESSAGE = (
     "Responses websocket connection limit reached (60 minutes). "
@@ -58,10 +61,19 @@ class ResponsesWebSocket:
             reply = JSONResponse(body, status_code=err.status, headers=err.headers())
             await websocket.send_denial_response(reply)
             return
-        await websocket.accept()
+        extensions = scope.get("extensions") or {}
         session = Session(state, websocket, receive, send)
-        session.batching = SEND_TEXTS in scope.get("extensions", {})
-        await session.run()
+        session.batching = SEND_TEXTS in extensions
+        tap = extensions.get(ON_MESSAGE)
+        if isinstance(tap, MessageTap):
+            session.tap = tap
+            tap.callback = session.on_message
+        try:
+            await websocket.accept()
+            await session.run()
+        finally:
+            if session.tap is not None:
+                session.tap.callback = None
 
 
 class _Close(Exception):  # ends the session
@@ -86,14 +98,18 @@ class Session:
         self.steer: tuple[str, list[dict[str, Any]]] | None = None
         self.batching = False
         self._batch: list[str] = []
+        self.tap: MessageTap | None = None
+        self._side_tasks: set[asyncio.Future[None]] = set()
 
     async def run(self) -> None:
         reader = asyncio.ensure_future(self._read())
         worker = asyncio.ensure_future(self._work())
         done, pending = await asyncio.wait({reader, worker}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
+        if self.tap is not None:
+            self.tap.callback = None
+        for task in (*pending, *self._side_tasks):
             task.cancel()
-        await asyncio.gather(reader, worker, return_exceptions=True)
+        await asyncio.gather(reader, worker, *self._side_tasks, return_exceptions=True)
         if worker in done and not worker.cancelled():
             error = worker.exception()
             if isinstance(error, _Close) and not error.abrupt:
@@ -161,10 +177,23 @@ class Session:
         except (WebSocketDisconnect, OSError, RuntimeError):
             return
 
-    async def _dispatch(self, text: str | bytes) -> None:
-        try:
-            frame = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+    def on_message(self, text: str | bytes) -> None:
+        """A client message, straight from the protocol: a ``response.create`` wakes the
+        worker at once; anything else (steer, errors) is handled by a task of its own."""
+        frame = _frame_of(text)
+        if type(frame) is dict and frame.get("type") == "response.create":
+            self.queue.put_nowait(frame)
+            if self.tap is not None and self.queue.qsize() >= MAX_QUEUED_MESSAGES:
+                self.tap.pause_reading()
+            return
+        task = asyncio.ensure_future(self._dispatch(text, frame))
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _dispatch(self, text: str | bytes, frame: Any = None) -> None:
+        if frame is None:
+            frame = _frame_of(text)
+        if frame is _INVALID:
             await self.send_error(ApiError(400, "frame is not valid JSON", code="invalid_json"))
             return
         kind = frame.get("type") if isinstance(frame, dict) else None
@@ -206,8 +235,11 @@ class Session:
     # --- answering -----------------------------------------------------------------
 
     async def _work(self) -> None:
+        queue = self.queue
         while True:
-            body = await self.queue.get()
+            body = await queue.get()
+            if self.tap is not None and queue.qsize() < MAX_QUEUED_MESSAGES:
+                self.tap.resume_reading()
             await self._create(body)
 
     async def _create(self, body: dict[str, Any]) -> None:
@@ -267,6 +299,21 @@ class Session:
         follow = {k: v for k, v in body.items() if k not in ("input", "generate")}
         follow.update(input=steer_items, previous_response_id=run.id)
         await self._create(follow)
+
+
+_INVALID = object()
+
+
+def _frame_of(text: str | bytes) -> Any:
+    """The parsed JSON of a client frame, or ``_INVALID``."""
+    try:
+        return orjson.loads(text)
+    except ValueError:  # orjson refuses NaN and lone surrogates, which the stdlib reads
+        pass
+    try:
+        return json.loads(text)
+    except ValueError:  # UnicodeDecodeError included
+        return _INVALID
 
 
 def _steer_failure(

@@ -14,6 +14,12 @@ already queued go first, so frames never overtake each other. Reading stops only
 ``{"type": SEND_TEXTS, "texts": [...]}``, one text message per item, in order, written
 together (an application streaming unpaced events awaits once per burst, not per event).
 
+``ON_MESSAGE`` is the receiving side: a ``MessageTap`` in ``scope["extensions"]``. An
+application that sets its ``callback`` gets each complete client message (``str`` for
+text, ``bytes`` for binary) in the protocol's ``data_received``, with no ASGI receive
+queue and no task switch in between; ``receive()`` then only reports the disconnect. The
+application bounds its own backlog with ``pause_reading()`` / ``resume_reading()``.
+
 ``WEBSOCKET_PROTOCOL`` is what ``uvicorn.Config(ws=...)`` gets: this class where the
 installed uvicorn has the sans-I/O implementation, else ``"auto"``.
 """
@@ -21,6 +27,7 @@ installed uvicorn has the sans-I/O implementation, else ``"auto"``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from websockets.protocol import State
@@ -29,6 +36,7 @@ _FIN_TEXT = 0x81  # FIN bit + opcode 1 (text)
 # Client messages the application has not taken yet before the socket stops being read.
 MAX_QUEUED_MESSAGES = 16
 SEND_TEXTS = "tandem.websocket.send_texts"
+ON_MESSAGE = "tandem.websocket.on_message"
 _HEAD_16 = struct.Struct("!BBH")
 _HEAD_64 = struct.Struct("!BBQ")
 
@@ -43,6 +51,23 @@ def text_frame(payload: bytes) -> bytes:
     return _HEAD_64.pack(_FIN_TEXT, 127, n) + payload
 
 
+class MessageTap:
+    """Where a protocol hands client messages straight to the application."""
+
+    __slots__ = ("callback", "_pause", "_resume")
+
+    def __init__(self, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        self.callback: Callable[[str | bytes], None] | None = None
+        self._pause = pause
+        self._resume = resume
+
+    def pause_reading(self) -> None:
+        self._pause()
+
+    def resume_reading(self) -> None:
+        self._resume()
+
+
 try:
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 except ImportError:  # uvicorn older than the sans-I/O implementation
@@ -50,10 +75,24 @@ except ImportError:  # uvicorn older than the sans-I/O implementation
 else:
 
     class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+        tap: MessageTap | None = None  # set once the handshake is accepted
         def handle_connect(self, event: Any) -> None:
             super().handle_connect(event)
             if self.response.status_code == 101:
-                self.scope["extensions"][SEND_TEXTS] = {}
+                self.tap = MessageTap(self._tap_pause, self._tap_resume)
+                extensions = self.scope["extensions"]
+                extensions[SEND_TEXTS] = {}
+                extensions[ON_MESSAGE] = self.tap  # type: ignore[assignment]
+
+        def _tap_pause(self) -> None:
+            if not self.read_paused and not self.disconnected:
+                self.read_paused = True
+                self.transport.pause_reading()
+
+        def _tap_resume(self) -> None:
+            if self.read_paused and not self.disconnected:
+                self.read_paused = False
+                self.transport.resume_reading()
 
         async def send(self, message: Any) -> None:
             kind = message["type"]
@@ -87,6 +126,23 @@ else:
             )
 
         def send_receive_event_to_app(self) -> None:
+            tap = self.tap
+            callback = tap.callback if tap is not None else None
+            if callback is not None and not self.close_sent:
+                frames = self.frames
+                data = frames[0] if len(frames) == 1 else b"".join(frames)
+                if self.curr_msg_data_type != "text":
+                    self.frames = []
+                    callback(bytes(data))
+                    return
+                try:
+                    text = data.decode()
+                except UnicodeDecodeError:
+                    pass  # uvicorn's own path closes with 1007
+                else:
+                    self.frames = []
+                    callback(text)
+                    return
             # uvicorn stops reading after every message until the app has taken it (two
             # epoll_ctl calls per request); a bounded queue is flow control enough.
             was_paused = self.read_paused

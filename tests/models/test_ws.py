@@ -128,6 +128,22 @@ async def test_repeated_connect_failures_fall_back(sim: Any, make: Any) -> None:
     assert "3 consecutive" in client.fallback_reason
 
 
+async def test_first_token_timeout_fires_on_a_reused_connection(sim: Any, make: Any) -> None:
+    """The watchdog is per connection; a later request gets its own first-token deadline
+    (shorter than the idle timeout, so the timer left by the first request is too late)."""
+    from orchestrator.errors import ModelTimeout
+
+    client = make("openai-ws", sim.base_url, first_token_timeout_s=0.3, idle_timeout_s=30,
+                  max_retries=0)
+    await complete(client, request("hello"))
+    sim.inject(Fault(kind="slow_first_token", delay_ms=5000))
+    with pytest.raises(ModelTimeout) as info:
+        await asyncio.wait_for(complete(client, request("hello")), timeout=4)
+    assert "first-token" in str(info.value)
+    done = await complete(client, request("hello"))
+    assert done.text and client.connections_opened == 2
+
+
 async def test_interrupt_aborts_then_next_request_reconnects(sim: Any, make: Any) -> None:
     client = make("openai-ws", sim.base_url)
     events = []

@@ -123,3 +123,34 @@ async def test_sse_unpaced_events_go_out_once_per_loop_yield() -> None:
 async def test_sse_paced_tokens_each_go_out_before_the_next_wait() -> None:
     bodies = await sse_bodies(ModelProfile(name="p", ttft_ms=50, tokens_per_s=70), 5)
     assert bodies == [f"{i};".encode() for i in range(5)] + [b""]
+
+
+def test_pipelined_creates_beyond_the_read_backlog_are_all_answered_in_order(
+    sim: Any,
+) -> None:
+    """Client frames are taken in the protocol callback; a backlog of more than
+    ``MAX_QUEUED_MESSAGES`` pauses reading and the worker resumes it (no deadlock)."""
+    import json
+
+    from websockets.sync.client import connect
+
+    from orchestrator.sim.ws_protocol import MAX_QUEUED_MESSAGES
+
+    n = MAX_QUEUED_MESSAGES * 3
+    with connect(sim.ws_url + "/responses") as ws:
+        for i in range(n):
+            ws.send(json.dumps({"type": "response.create", "model": "sim-bench",
+                                "input": f"say hello {i}", "max_output_tokens": 1,
+                                "stream_id": i}))
+        ws.send("not json")
+        done: list[int] = []
+        errors = 0
+        while len(done) < n or not errors:
+            frame = json.loads(ws.recv(timeout=20))
+            if frame["type"] in ("response.completed", "response.incomplete"):
+                done.append(frame["stream_id"])
+            elif frame["type"] == "error":
+                assert frame["error"]["code"] == "invalid_json"
+                errors += 1
+    assert done == list(range(n))
+    assert errors == 1
