@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.pr import ForgeConfig, StepSummary, VerifyResult, deliver, render_pr
+from orchestrator.pr import CheckSummary, ForgeConfig, StepSummary, deliver, render_pr
 from orchestrator.state import JobState
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def step_summaries(steps: list[dict[str, Any]]) -> list[StepSummary]:
     out = []
     for s in steps:
-        checks = [VerifyResult(name=v["name"], passed=v["passed"], exit_code=v.get("exit_code"),
+        checks = [CheckSummary(name=v["name"], passed=v["passed"], exit_code=v.get("exit_code"),
                                duration_ms=v.get("duration_ms", 0.0), summary=v.get("summary", ""))
                   for v in s.get("verification", [])]
         out.append(StepSummary(**{k: v for k, v in s.items() if k != "verification"},

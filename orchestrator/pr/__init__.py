@@ -10,11 +10,11 @@ squash, bundle, push, open or update the PR). Layers: ``render`` (text) · ``sca
 from orchestrator.pr.bundle import write_bundle
 from orchestrator.pr.deliver import deliver
 from orchestrator.pr.models import (
+    CheckSummary,
     DeliveryResult,
     ForgeConfig,
     PRContent,
     StepSummary,
-    VerifyResult,
 )
 from orchestrator.pr.render import render_pr
 from orchestrator.pr.squash import squash_commits
@@ -24,7 +24,7 @@ __all__ = [
     "ForgeConfig",
     "PRContent",
     "StepSummary",
-    "VerifyResult",
+    "CheckSummary",
     "deliver",
     "render_pr",
     "squash_commits",

@@ -13,8 +13,9 @@ _DEFAULT_API_URLS = {"github": "https://api.github.com", "gitlab": "https://gitl
 _DEFAULT_TOKEN_ENVS = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN"}
 
 
-class VerifyResult(BaseModel):
-    """One verification command run after a step (tests, lint)."""
+class CheckSummary(BaseModel):
+    """One verification command of a step, as the pull request shows it (its result in
+    `orchestrator.verify.VerifyResult`)."""
 
     name: str
     passed: bool
@@ -37,7 +38,7 @@ class StepSummary(BaseModel):
     duration_ms: float = 0.0
     checkpoint_sha: str | None = None
     escalations: list[str] = Field(default_factory=list)
-    verification: list[VerifyResult] = Field(default_factory=list)
+    verification: list[CheckSummary] = Field(default_factory=list)
 
 
 class PRContent(BaseModel):

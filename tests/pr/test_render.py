@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.pr import StepSummary, VerifyResult, render_pr
+from orchestrator.pr import CheckSummary, StepSummary, render_pr
 from orchestrator.pr.render import TITLE_MAX_CHARS, validate_title
 from orchestrator.receipts import Receipt
 
@@ -13,15 +13,15 @@ def _steps() -> list[StepSummary]:
                     served_model="spark-sim", rule_id="small-edit", tokens_in=1200,
                     tokens_out=300, cost_usd=0.0012, duration_ms=2500,
                     checkpoint_sha="a" * 40,
-                    verification=[VerifyResult(name="pytest", passed=True, exit_code=0,
+                    verification=[CheckSummary(name="pytest", passed=True, exit_code=0,
                                                duration_ms=900, summary="3 passed")]),
         StepSummary(step=2, intent="Harden auth token check", tier="deep",
                     served_model="deep-sim", rule_id="sensitive-path", tokens_in=4000,
                     tokens_out=900, cost_usd=0.05, duration_ms=40_000,
                     checkpoint_sha="b" * 40, escalations=["fast -> deep: touches auth/"],
-                    verification=[VerifyResult(name="pytest", passed=False, exit_code=1,
+                    verification=[CheckSummary(name="pytest", passed=False, exit_code=1,
                                                duration_ms=1200, summary="1 failed"),
-                                  VerifyResult(name="ruff", passed=True, exit_code=0,
+                                  CheckSummary(name="ruff", passed=True, exit_code=0,
                                                duration_ms=100, summary="clean")]),
     ]
 
