@@ -36,6 +36,9 @@ class FaultBook:
 
     def take_for_request(self, model: str, *, websocket: bool) -> dict[str, Fault]:
         """The faults that apply to one model request, by kind (consumes one use each)."""
+        if not self._pending:  # nothing injected: no lock, no filtering
+            return {}
+
         def wanted(f: Fault) -> bool:
             if f.kind in _HANDSHAKE_KINDS:
                 return False

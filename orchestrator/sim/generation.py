@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from orchestrator.sim.brain import Reply
@@ -56,6 +56,10 @@ class Generation:
         """Wait for the first token (TTFT)."""
         await self.pacer.first_token()
 
+    def start_wait(self) -> Awaitable[None] | None:
+        """The TTFT wait to await before the first token, or None."""
+        return self.pacer.first_wait()
+
     def take_malformed(self) -> bool:
         """True once, before the first token, when a malformed frame is due."""
         due, self._malformed_pending = self._malformed_pending, False
@@ -67,12 +71,24 @@ class Generation:
 
     async def tokens(self, text: str) -> AsyncIterator[str]:
         """The tokens of ``text``, paced; stops early on a steer or at the token limit."""
+        for step in self.steps(text):
+            if isinstance(step, str):
+                yield step
+            else:
+                await step
+
+    def steps(self, text: str) -> Iterator[str | Awaitable[None]]:
+        """``tokens`` without the awaits: each token (str), preceded by the pacing wait
+        to await when one is due. The stop checks run after that wait, as in ``tokens``."""
+        pacer = self.pacer
         for token in tokenize(text):
             if self.stopped or self._should_stop():
                 return
             self._check_drop()
             if self.output_tokens:
-                await self.pacer.next_token()
+                wait = pacer.next_wait()
+                if wait is not None:
+                    yield wait
             self.output_tokens += 1
             yield token
 

@@ -11,9 +11,9 @@ from starlette.types import Receive, Scope, Send
 
 from orchestrator.sim.generation import Dropped
 from orchestrator.sim.http_common import check_auth, connection_id, openai_error, read_json
-from orchestrator.sim.responses_render import Run, response_events
+from orchestrator.sim.responses_render import Run, response_events, response_steps
 from orchestrator.sim.responses_run import build_run
-from orchestrator.sim.sse import SSEResponse, json_dumps, numbered, sse_message
+from orchestrator.sim.sse import SSEResponse, json_bytes, sse_json, sse_message
 from orchestrator.sim.state import ApiError, RequestInfo, SimState
 
 
@@ -67,12 +67,16 @@ def _remember(state: SimState, run: Run, items: list[dict[str, Any]], body: dict
 async def _sse(
     state: SimState, run: Run, items: list[dict[str, Any]], body: dict
 ) -> AsyncIterator[bytes]:
-    stamp = numbered()
-    async for event in response_events(run):
-        if isinstance(event, str):
-            yield sse_message(event)
-            continue
-        yield sse_message(json_dumps(stamp(event)), event=event["type"])
+    seq = 0
+    for step in response_steps(run):
+        if isinstance(step, dict):
+            step["sequence_number"] = seq
+            seq += 1
+            yield sse_json(json_bytes(step), step["type"])
+        elif isinstance(step, str):  # an injected malformed frame
+            yield sse_message(step)
+        else:
+            await step  # a pacing wait
     _remember(state, run, items, body)
 
 

@@ -8,14 +8,14 @@ transport must close abruptly. After the run, ``Run.output`` holds the output it
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from orchestrator.sim.generation import MALFORMED_FRAME, Generation, new_id
 
 Event = dict[str, Any] | str
+Step = Event | Awaitable[None]
 
 # Request fields echoed on the Response object.
 _ECHO_FIELDS: dict[str, Any] = {
@@ -44,6 +44,15 @@ class Run:
     id: str = field(default_factory=lambda: new_id("resp"))
     output: list[dict[str, Any]] = field(default_factory=list)
     response: dict[str, Any] = field(default_factory=dict)
+    # The request fields every snapshot repeats (computed once per response).
+    echo: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        echo = _ECHO_FIELDS.copy()  # the defaults, in the order the API lists them
+        for name, value in self.request.items():
+            if value is not None and name in echo:
+                echo[name] = value
+        self.echo = echo
 
     def snapshot(self, status: str, *, reason: str | None = None) -> dict[str, Any]:
         final = status in ("completed", "incomplete", "failed")
@@ -61,13 +70,6 @@ class Run:
         body.update(self.echo)
         return body
 
-    @cached_property
-    def echo(self) -> dict[str, Any]:
-        """The request fields every snapshot repeats (computed once per response)."""
-        request = self.request
-        return {name: default if request.get(name) is None else request[name]
-                for name, default in _ECHO_FIELDS.items()}
-
     def usage(self) -> dict[str, Any]:
         out = self.gen.output_tokens
         return {
@@ -80,22 +82,31 @@ class Run:
 
 
 async def response_events(run: Run, *, generate: bool = True) -> AsyncIterator[Event]:
-    yield {"type": "response.created", "response": run.snapshot("in_progress")}
+    for step in response_steps(run, generate=generate):
+        if isinstance(step, (dict, str)):
+            yield step
+        else:
+            await step
+
+
+def response_steps(run: Run, *, generate: bool = True) -> Iterator[Step]:
+    started = run.snapshot("in_progress")  # the same body in both opening events
+    yield {"type": "response.created", "response": started}
     if not generate:  # warm-up: state only, no output
         run.response = run.snapshot("completed")
         yield {"type": "response.completed", "response": run.response}
         return
-    yield {"type": "response.in_progress", "response": run.snapshot("in_progress")}
+    yield {"type": "response.in_progress", "response": started}
     gen = run.gen
-    await gen.start()
+    wait = gen.start_wait()
+    if wait is not None:
+        yield wait
     if gen.reply.text or not gen.reply.tool_calls:
-        async for event in _message_item(run):
-            yield event
+        yield from _message_item(run)
     for call in gen.reply.tool_calls:
         if gen.stopped:
             break
-        async for event in _function_call_item(run, call.name, call.arguments):
-            yield event
+        yield from _function_call_item(run, call.name, call.arguments)
     gen.before_terminal()
     if gen.stopped:
         run.response = run.snapshot("incomplete", reason=gen.stop_reason)
@@ -105,7 +116,7 @@ async def response_events(run: Run, *, generate: bool = True) -> AsyncIterator[E
         yield {"type": "response.completed", "response": run.response}
 
 
-async def _message_item(run: Run) -> AsyncIterator[Event]:
+def _message_item(run: Run) -> Iterator[Step]:
     index = len(run.output)
     item_id = new_id("msg")
     item: dict[str, Any] = {
@@ -117,21 +128,25 @@ async def _message_item(run: Run) -> AsyncIterator[Event]:
     part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
     yield {"type": "response.content_part.added", **where, "part": dict(part)}
     pieces: list[str] = []
-    async for token in run.gen.tokens(run.gen.reply.text):
-        if run.gen.take_malformed():
+    gen = run.gen
+    for step in gen.steps(gen.reply.text):
+        if type(step) is not str:
+            yield step  # a pacing wait
+            continue
+        if gen.take_malformed():
             yield MALFORMED_FRAME
-        pieces.append(token)
-        yield {"type": "response.output_text.delta", **where, "delta": token, "logprobs": []}
+        pieces.append(step)
+        yield {"type": "response.output_text.delta", **where, "delta": step, "logprobs": []}
     text = "".join(pieces)
     yield {"type": "response.output_text.done", **where, "text": text, "logprobs": []}
     part["text"] = text
     yield {"type": "response.content_part.done", **where, "part": part}
-    item.update(status="incomplete" if run.gen.stopped else "completed", content=[part])
+    item.update(status="incomplete" if gen.stopped else "completed", content=[part])
     run.output.append(item)
     yield {"type": "response.output_item.done", "output_index": index, "item": item}
 
 
-async def _function_call_item(run: Run, name: str, arguments: str) -> AsyncIterator[Event]:
+def _function_call_item(run: Run, name: str, arguments: str) -> Iterator[Step]:
     index = len(run.output)
     item_id = new_id("fc")
     item: dict[str, Any] = {
@@ -141,14 +156,18 @@ async def _function_call_item(run: Run, name: str, arguments: str) -> AsyncItera
     where = {"item_id": item_id, "output_index": index}
     yield {"type": "response.output_item.added", "output_index": index, "item": dict(item)}
     pieces: list[str] = []
-    async for token in run.gen.tokens(arguments):
-        if run.gen.take_malformed():
+    gen = run.gen
+    for step in gen.steps(arguments):
+        if type(step) is not str:
+            yield step  # a pacing wait
+            continue
+        if gen.take_malformed():
             yield MALFORMED_FRAME
-        pieces.append(token)
-        yield {"type": "response.function_call_arguments.delta", **where, "delta": token}
+        pieces.append(step)
+        yield {"type": "response.function_call_arguments.delta", **where, "delta": step}
     args = "".join(pieces)
     yield {"type": "response.function_call_arguments.done", **where, "name": name,
            "arguments": args}
-    item.update(status="incomplete" if run.gen.stopped else "completed", arguments=args)
+    item.update(status="incomplete" if gen.stopped else "completed", arguments=args)
     run.output.append(item)
     yield {"type": "response.output_item.done", "output_index": index, "item": item}

@@ -28,9 +28,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestrator.sim.generation import Dropped, new_id
 from orchestrator.sim.http_common import check_auth, connection_id, openai_error_body
-from orchestrator.sim.responses_render import Run, response_events
+from orchestrator.sim.responses_render import Run, response_steps
 from orchestrator.sim.responses_run import build_run, new_input
-from orchestrator.sim.sse import json_dumps
+from orchestrator.sim.sse import json_bytes
 from orchestrator.sim.state import ApiError, ConnectionLimit, RequestInfo, SimState
 from orchestrator.sim.ws_protocol import MAX_QUEUED_MESSAGES, ON_MESSAGE, SEND_TEXTS, MessageTap
 
@@ -97,7 +97,7 @@ class Session:
         self.in_flight: Run | None = None
         self.steer: tuple[str, list[dict[str, Any]]] | None = None
         self.batching = False
-        self._batch: list[str] = []
+        self._batch: list[str | bytes] = []
         self.tap: MessageTap | None = None
         self._side_tasks: set[asyncio.Future[None]] = set()
 
@@ -122,34 +122,32 @@ class Session:
 
     async def send(self, event: dict[str, Any] | str, stream_id: Any = None) -> None:
         """Send one frame now (after anything batched)."""
+        text = self._encode(event, stream_id)
         async with self.send_lock:
             await self._flush_locked()
-            await self._send({"type": "websocket.send", "text": self._encode(event, stream_id)})
-
-    async def _emit(self, event: dict[str, Any] | str, stream_id: Any) -> None:
-        """A response event: batched until ``flush`` when batching, else sent now."""
-        if self.batching:
-            self._batch.append(self._encode(event, stream_id))
-        else:
-            await self.send(event, stream_id)
+            await self._send({"type": "websocket.send",
+                              "text": text if isinstance(text, str) else text.decode()})
 
     async def flush(self) -> None:
         async with self.send_lock:
             await self._flush_locked()
 
     async def _flush_locked(self) -> None:
-        if self._batch:
-            texts, self._batch = self._batch, []
+        batch = self._batch
+        if batch:
+            texts = batch.copy()  # the list itself stays: ``_stream`` appends to it
+            batch.clear()
             await self._send({"type": SEND_TEXTS, "texts": texts})
 
-    def _encode(self, event: dict[str, Any] | str, stream_id: Any) -> str:
+    def _encode(self, event: dict[str, Any] | str, stream_id: Any) -> str | bytes:
+        """The frame's text (UTF-8 ``bytes`` for JSON, which ``SEND_TEXTS`` takes as is)."""
         if isinstance(event, str):
             return event
         if stream_id is not None:
             event["stream_id"] = stream_id
         event["sequence_number"] = self.seq
         self.seq += 1
-        return json_dumps(event)
+        return json_bytes(event)
 
     async def send_error(self, err: ApiError, stream_id: Any = None) -> None:
         error = openai_error_body(err)["error"]
@@ -279,9 +277,15 @@ class Session:
         self.in_flight = run
         run.gen.stop_requested = lambda: self.steer is not None
         run.gen.pacer.before_wait = self.flush
+        batch = self._batch if self.batching else None
         try:
-            async for event in response_events(run, generate=generate):
-                await self._emit(event, stream_id)
+            for step in response_steps(run, generate=generate):
+                if not isinstance(step, (dict, str)):
+                    await step  # a pacing wait (flushes first)
+                elif batch is not None:  # sent at the next wait or at the end
+                    batch.append(self._encode(step, stream_id))
+                else:
+                    await self.send(step, stream_id)
         except Dropped:
             await self.flush()  # what was produced before the drop still arrives
             raise _Close(abrupt=True) from None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -35,6 +35,18 @@ def quiet_intentional_drops() -> None:
 def sse_message(data: str, event: str | None = None) -> bytes:
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {data}\n\n".encode()
+
+
+_EVENT_HEADS: dict[str, bytes] = {}  # event type -> b"event: TYPE\ndata: "
+
+
+def sse_json(data: bytes, event: str) -> bytes:
+    """``sse_message`` for already-encoded JSON: the same bytes, built without a decode or a
+    format (the ``event:`` line of each event type is built once)."""
+    head = _EVENT_HEADS.get(event)
+    if head is None:
+        head = _EVENT_HEADS[event] = f"event: {event}\ndata: ".encode()
+    return head + data + b"\n\n"
 
 
 class SSEResponse:
@@ -118,13 +130,9 @@ def json_dumps(obj: Any) -> str:
         return json.dumps(obj, separators=(",", ":"))
 
 
-def numbered(start: int = 0) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Stamp increasing ``sequence_number``s on events."""
-    counter = [start]
-
-    def stamp(event: dict[str, Any]) -> dict[str, Any]:
-        event["sequence_number"] = counter[0]
-        counter[0] += 1
-        return event
-
-    return stamp
+def json_bytes(obj: Any) -> bytes:
+    """``json_dumps`` as UTF-8 bytes (what goes on the wire), without a decode/encode."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":")).encode()

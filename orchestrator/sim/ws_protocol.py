@@ -11,8 +11,9 @@ already queued go first, so frames never overtake each other. Reading stops only
 ``MAX_QUEUED_MESSAGES`` client messages wait for the application, not after each one.
 
 ``SEND_TEXTS`` is that extension: advertised in ``scope["extensions"]``, it accepts
-``{"type": SEND_TEXTS, "texts": [...]}``, one text message per item, in order, written
-together (an application streaming unpaced events awaits once per burst, not per event).
+``{"type": SEND_TEXTS, "texts": [...]}``, one text message per item (``str``, or ``bytes``
+already UTF-8 encoded), in order, written together (an application streaming unpaced
+events awaits once per burst, not per event).
 
 ``ON_MESSAGE`` is the receiving side: a ``MessageTap`` in ``scope["extensions"]``. An
 application that sets its ``callback`` gets each complete client message (``str`` for
@@ -105,10 +106,14 @@ else:
                 return
             if self._plain_open():
                 pending = self.conn.data_to_send()
-                pending.extend(text_frame(text.encode()) for text in texts)
+                pending.extend(
+                    text_frame(text if type(text) is bytes else text.encode()) for text in texts
+                )
                 self.transport.write(b"".join(pending))
                 return
             for text in texts:
+                if type(text) is bytes:
+                    text = text.decode()
                 await super().send({"type": "websocket.send", "text": text})
 
         def _plain_open(self) -> bool:
