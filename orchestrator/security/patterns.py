@@ -96,7 +96,7 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("py.eval", "code-eval", "python",
        r"(?<![.\w])(?<!def )(eval|exec|compile)\(|__import__\("),
     _p("js.child-process", "command", "javascript",
-       r"child_process|\b(exec|execSync|spawn|spawnSync|execFile|execFileSync|fork)\("
+       r"child_process|\b(\w+_)?(exec|spawn)(_?[Ff]ile)?(Sync|Async)?\(|\bfork\("
        r"|shell:\s*true"),
     _p("js.eval", "code-eval", "javascript",
        r"(?<![.\w])eval\(|new Function\(|\bvm\.run\w*|setTimeout\(\s*['\"`]|\.runInContext"),
@@ -183,7 +183,9 @@ PATTERNS: tuple[Pattern, ...] = (
     # --- redirects, URLs, requests to other hosts -------------------------------------------
     _p("any.redirect/i", "redirect", ANY,
        r"\b\w*redirect\w*\(|\bredirect_?(to|uri|url)\b|['\"]Location['\"]|\bnext_?url\b"
-       r"|\breturn_?(to|url)\b|url_has_allowed_host_and_scheme|is_safe_url|allowed_hosts"),
+       r"|\breturn_?(to|url)\b|url_has_allowed_host_and_scheme|is_safe_url|allowed_hosts"
+       # redirect responses by class or status name (aiohttp, pyramid/webob, Go's net/http)
+       r"|\b(http_?|status_?)(found|see_?other|moved_?permanently|(temporary|permanent)_?redirect)\b"),
     _p("any.url-scheme/i", "url", ANY,
        r"['\"`](javascript|vbscript|data|file):|\.protocol\b|\bprotocol\s*(!==?|===?|\bin\b)|\bscheme\b.*(http|==|in)"
        r"|\burlparse\(|\bnew URL\("

@@ -57,6 +57,10 @@ SINKS = [
     ("go", "proxy := httputil.NewSingleHostReverseProxy(target)", "ssrf"),
     ("py", 'target = request.GET.get("next")', "redirect"),
     ("js", "window.location.assign(target)", "redirect"),
+    ("py", "raise web.HTTPFound(location)", "redirect"),
+    ("go", "w.WriteHeader(http.StatusSeeOther)", "redirect"),
+    ("js", "const { stdout } = await cp_execFile(bin, [arg])", "command"),
+    ("js", "await execAsync(cmd)", "command"),
     ("js", "res.send(`<p>${name}</p>`)", "escaping"),
     ("js", "const md = markdownIt({ html: true })", "escaping"),
     ("go", 'fmt.Fprintf(w, "<p>Hello %s</p>", name)', "escaping"),
@@ -131,6 +135,8 @@ ORDINARY = [
     ("py", "words = text.split()"),
     ("js", "const total = items.reduce((a, b) => a + b, 0)"),
     ("go", "total += len(items)"),
+    ("py", "found = http_status == 200"),
+    ("js", "const executor = makeExecutor(options)"),
     ("html", "<p>{{ title }}</p>"),
 ]
 
