@@ -96,8 +96,9 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("py.eval", "code-eval", "python",
        r"(?<![.\w])(?<!def )(eval|exec|compile)\(|__import__\("),
     _p("js.child-process", "command", "javascript",
-       r"child_process|\b(\w+_)?(exec|spawn)(_?[Ff]ile)?(Sync|Async)?\(|\bfork\("
-       r"|shell:\s*true"),
+       # a bare call or one on the module (``cp.exec``), not a method such as ``regex.exec(``
+       r"child_process|(?<![.\w])(\w+_)?(exec|spawn)(_?[Ff]ile)?(Sync|Async)?\(|(?<![.\w])fork\("
+       r"|\b(cp|childProcess|child_process)\.(exec|spawn|fork)\w*\(|shell:\s*true"),
     _p("js.eval", "code-eval", "javascript",
        r"(?<![.\w])eval\(|new Function\(|\bvm\.run\w*|setTimeout\(\s*['\"`]|\.runInContext"),
     _p("go.exec", "command", "go", r"\bexec\.Command(Context)?\(|\bsyscall\.Exec\b"

@@ -61,6 +61,7 @@ SINKS = [
     ("go", "w.WriteHeader(http.StatusSeeOther)", "redirect"),
     ("js", "const { stdout } = await cp_execFile(bin, [arg])", "command"),
     ("js", "await execAsync(cmd)", "command"),
+    ("js", "const child = cp.spawn(bin, args)", "command"),
     ("js", "res.send(`<p>${name}</p>`)", "escaping"),
     ("js", "const md = markdownIt({ html: true })", "escaping"),
     ("go", 'fmt.Fprintf(w, "<p>Hello %s</p>", name)', "escaping"),
@@ -137,6 +138,7 @@ ORDINARY = [
     ("go", "total += len(items)"),
     ("py", "found = http_status == 200"),
     ("js", "const executor = makeExecutor(options)"),
+    ("js", "const match = pattern.exec(line)"),
     ("html", "<p>{{ title }}</p>"),
 ]
 
