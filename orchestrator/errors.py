@@ -11,6 +11,7 @@ else is a programming error and crashes loudly with a traceback.
     │   └── SimConfigError            a bad simulator tape, profile or fault (file in the message)
     ├── ModelError                    talking to a model provider (endpoint in the message)
     │   ├── ModelConnectError         endpoint unreachable / handshake failed
+    │   ├── ModelTLSError             TLS handshake refused: untrusted certificate, not TLS
     │   ├── ModelTimeout              connect, first-token or idle timeout
     │   ├── ModelProtocolError        the server is not speaking the expected protocol
     │   ├── ModelHTTPError            an HTTP-equivalent error status (``status``)
@@ -103,6 +104,11 @@ class ModelError(TandemError):
 
 class ModelConnectError(ModelError):
     """The endpoint could not be reached, or the handshake failed."""
+
+
+class ModelTLSError(ModelError):
+    """The TLS handshake failed (an untrusted certificate, a plain server on a TLS port):
+    a setting to fix, so never retried and never a reason to leave the WebSocket."""
 
 
 class ModelTimeout(ModelError):

@@ -63,7 +63,7 @@ def endpoint_config(entry: ModelEntry, sim_url: str | None) -> EndpointConfig:
         provider=entry.provider, base_url=base_url, api_key=api_key or "sim",
         api_key_env=entry.api_key_env, connect_timeout_s=entry.connect_timeout_s,
         first_token_timeout_s=entry.first_token_timeout_s, idle_timeout_s=entry.idle_timeout_s,
-        steer_supported=entry.steer_supported,
+        steer_supported=entry.steer_supported, ca_file=entry.ca_file,
     )
 
 
@@ -86,7 +86,7 @@ class ModelGateway:
         self.rule_id: str | None = None
         self.steps_done = 0
         self.listeners: list[ProgressListener] = []
-        self._clients: dict[tuple[str, str, str], ModelClient] = {}
+        self._clients: dict[tuple[str, str, str, str | None], ModelClient] = {}
         self.last_receipt: Receipt | None = None
         self.in_flight: ModelClient | None = None
         self.inbox = SteerInbox()
@@ -104,7 +104,7 @@ class ModelGateway:
         self.steps_done = steps_done
 
     def _client(self, entry: ModelEntry) -> ModelClient:
-        key = (entry.provider, entry.base_url, entry.model)
+        key = (entry.provider, entry.base_url, entry.model, entry.ca_file)
         if key not in self._clients:
             self._clients[key] = make_client(endpoint_config(entry, self.sim_url))
         return self._clients[key]

@@ -75,6 +75,12 @@ class ModelEntry(_Strict):
         description="The endpoint accepts `response.steer` (Responses over WebSocket only): a "
         "steer redirects the stream in place instead of aborting and re-issuing the request.",
     )
+    ca_file: str | None = Field(
+        default=None, min_length=1,
+        description="PEM file of the certificate authorities to trust for this endpoint's TLS "
+        "(https/wss) instead of the default trust store, e.g. a self-hosted server behind a "
+        "private CA; an absolute path is safest. The default store honours SSL_CERT_FILE.",
+    )
     fallbacks: list[ModelEntry] = Field(
         default_factory=list, description="Other endpoints of the same tier, tried in order."
     )

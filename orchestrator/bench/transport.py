@@ -6,9 +6,14 @@ millisecond measured is transport and client overhead:
 - round trip: median time from ``stream()`` to ``Completed`` of one-token requests over
   the persistent WebSocket, pooled HTTP SSE, and HTTP SSE with a new TCP connection per
   request (``Connection: close`` on an already-built client). The three run interleaved.
+- the same round trips over TLS (``tls``): a second simulator serves https/wss with a
+  throwaway private CA (``trustme``, the dev extra) that the clients trust through
+  ``ca_file``. Real providers are only reachable this way, and there a new connection also
+  pays a TLS handshake. Without trustme (or with ``--no-tls``) ``tls`` says why it was
+  skipped.
 - CPU per token: ``time.process_time()`` of this process while it consumes the same long
   stream with our clients and with the official ``openai`` SDK (Responses over HTTP SSE
-  and over its WebSocket connection).
+  and over its WebSocket connection). Plain TCP only.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
 
+from orchestrator.errors import SimConfigError
 from orchestrator.models import (
     Completed,
     EndpointConfig,
@@ -52,13 +59,17 @@ async def _round_trip_ms(client: ModelClient, request: ModelRequest) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-async def round_trips(base_url: str, n_requests: int) -> dict[str, list[float]]:
+async def round_trips(
+    base_url: str, n_requests: int, ca_file: str | None = None
+) -> dict[str, list[float]]:
     """One-token round trips per transport, interleaved so noise hits all alike."""
     clients = {
-        "ws": make_client(EndpointConfig(provider="openai-ws", base_url=base_url)),
-        "http_pooled": make_client(EndpointConfig(provider="openai-responses", base_url=base_url)),
+        "ws": make_client(EndpointConfig(
+            provider="openai-ws", base_url=base_url, ca_file=ca_file)),
+        "http_pooled": make_client(EndpointConfig(
+            provider="openai-responses", base_url=base_url, ca_file=ca_file)),
         "http_new_conn": make_client(EndpointConfig(
-            provider="openai-responses", base_url=base_url,
+            provider="openai-responses", base_url=base_url, ca_file=ca_file,
             extra_headers={"connection": "close"})),
     }
     request = _request(1)
@@ -162,17 +173,34 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
-def summarise(rtt: dict[str, list[float]], cpu: dict[str, float | None],
-              n_requests: int, tokens: int) -> dict[str, Any]:
+RTT_TARGETS = {  # name -> (ratio key, limit)
+    "ws_rtt <= 0.2 x http_new_conn": ("ws_over_http_new_conn", 0.2),
+    "ws_rtt <= 0.5 x http_pooled": ("ws_over_http_pooled", 0.5),
+}
+
+
+def summarise_rtt(rtt: dict[str, list[float]]) -> dict[str, Any]:
+    """Median round trip per transport and the WebSocket's ratios to the HTTP ones."""
     med = {name: statistics.median(v) for name, v in rtt.items()}
-    sdk_best = min((v for v in (cpu["sdk_http"], cpu["sdk_ws"]) if v is not None), default=None)
-    result: dict[str, Any] = {
-        "requests_per_transport": n_requests,
+    return {
         "ws_rtt_overhead_ms": round(med["ws"], 3),
         "http_pooled_rtt_overhead_ms": round(med["http_pooled"], 3),
         "http_new_conn_rtt_overhead_ms": round(med["http_new_conn"], 3),
         "ws_over_http_new_conn": _ratio(med["ws"], med["http_new_conn"]),
         "ws_over_http_pooled": _ratio(med["ws"], med["http_pooled"]),
+    }
+
+
+def rtt_targets(figures: dict[str, Any]) -> dict[str, bool | None]:
+    return {name: _le(figures[key], limit) for name, (key, limit) in RTT_TARGETS.items()}
+
+
+def summarise(rtt: dict[str, list[float]], cpu: dict[str, float | None],
+              n_requests: int, tokens: int) -> dict[str, Any]:
+    sdk_best = min((v for v in (cpu["sdk_http"], cpu["sdk_ws"]) if v is not None), default=None)
+    result: dict[str, Any] = {
+        "requests_per_transport": n_requests,
+        **summarise_rtt(rtt),
         "stream_tokens": tokens,
         "ours_cpu_us_per_token": _round(cpu["ours_ws"]),
         "ours_http_cpu_us_per_token": _round(cpu["ours_http"]),
@@ -183,8 +211,7 @@ def summarise(rtt: dict[str, list[float]], cpu: dict[str, float | None],
         "ours_http_over_openai_sdk_http_cpu": _ratio(cpu["ours_http"], cpu["sdk_http"]),
     }
     result["targets_met"] = {
-        "ws_rtt <= 0.2 x http_new_conn": _le(result["ws_over_http_new_conn"], 0.2),
-        "ws_rtt <= 0.5 x http_pooled": _le(result["ws_over_http_pooled"], 0.5),
+        **rtt_targets(result),
         "ours_cpu <= 1/3 x openai_sdk": _le(result["ours_over_openai_sdk_cpu"], 1 / 3),
     }
     result["machine"] = {
@@ -210,6 +237,24 @@ async def run_bench(base_url: str, n_requests: int, tokens: int, repeats: int) -
     return summarise(rtt, cpu, n_requests, tokens)
 
 
+def tls_round_trips(n_requests: int) -> dict[str, Any]:
+    """The round trips again against a simulator serving TLS (its own subprocess), the
+    clients trusting its throwaway CA through ``ca_file``; ``skipped`` when it cannot run."""
+    from orchestrator.sim import SimConfig, SimServer
+    from orchestrator.sim.tls import make_local_certs
+
+    with tempfile.TemporaryDirectory(prefix="tandem-bench-tls-") as work:
+        try:
+            ca_file, cert, key = make_local_certs(work)
+        except SimConfigError as exc:  # trustme is not installed
+            return {"skipped": str(exc)}
+        with SimServer.subprocess(SimConfig(), tls_cert=cert, tls_key=key) as sim:
+            rtt = asyncio.run(round_trips(sim.base_url, n_requests, ca_file=str(ca_file)))
+    figures = summarise_rtt(rtt)
+    figures["targets_met"] = rtt_targets(figures)
+    return figures
+
+
 @click.command("transport")
 @click.option("--requests", "n_requests", default=300, show_default=True,
               help="One-token round trips per transport (at least 200 for the record).")
@@ -217,19 +262,28 @@ async def run_bench(base_url: str, n_requests: int, tokens: int, repeats: int) -
               help="Length of the stream used for CPU per token.")
 @click.option("--repeats", default=3, show_default=True,
               help="CPU measurements per consumer (the median is reported).")
+@click.option("--no-tls", "no_tls", is_flag=True,
+              help="Skip the round trips over TLS (the `tls` object says so).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def cli(n_requests: int, tokens: int, repeats: int, as_json: bool) -> None:
-    """Measure model-transport overhead on loopback: WebSocket vs HTTP SSE round trips,
-    and client CPU per streamed token against the official openai SDK.
+def cli(n_requests: int, tokens: int, repeats: int, no_tls: bool, as_json: bool) -> None:
+    """Measure model-transport overhead on loopback: WebSocket vs HTTP SSE round trips
+    on plain TCP and over TLS (the `tls` object), and client CPU per streamed token
+    against the official openai SDK (plain TCP).
 
     Starts the simulated provider in a separate process (zero TTFT, unpaced), so no
-    keys and no network are needed. Takes about a minute on 2 cores.
+    keys and no network are needed; the TLS round trips use a second one serving TLS
+    with a throwaway local CA (needs the dev extra's trustme; skipped without it). Takes
+    about a minute on 2 cores.
     """
     from orchestrator.cli import emit_json
     from orchestrator.sim import SimConfig, SimServer
 
     with SimServer.subprocess(SimConfig()) as sim:
         result = asyncio.run(run_bench(sim.base_url, n_requests, tokens, repeats))
+    if no_tls:
+        result["tls"] = {"skipped": "--no-tls"}
+    else:
+        result["tls"] = tls_round_trips(n_requests)
     if as_json:
         emit_json(result)
         return

@@ -51,9 +51,14 @@ def _load_config(path: Path | None) -> SimConfig:
               help="A full simulator config (JSON or YAML); the other options override it.")
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write {port, pid, base_url} as JSON here once accepting connections.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Serve TLS (https/wss) with this PEM certificate (chain); needs --tls-key.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The PEM private key of --tls-cert.")
 def sim(
     host: str, port: int, tape: Path | None, profiles: tuple[str, ...], api_key: str | None,
     steer: bool, seed: int | None, config_path: Path | None, ready_file: Path | None,
+    tls_cert: Path | None, tls_key: Path | None,
 ) -> None:
     """Run the simulated model provider: OpenAI Responses (HTTP SSE and WebSocket), Chat
     Completions and Anthropic Messages on one local port, with speed profiles per model.
@@ -63,10 +68,14 @@ def sim(
     --api-key is set); the Responses WebSocket is ws://HOST:PORT/v1/responses. Default
     models: gpt-5.3-codex-spark (fast), gpt-5.3-codex (deep), sim-bench (unpaced).
     Faults can be injected with POST /_sim/faults; GET /_sim/requests lists requests.
+    With --tls-cert and --tls-key it serves https:// and wss:// instead (clients must
+    trust the certificate's CA, e.g. a model entry's ca_file).
     """
     from orchestrator.sim import ModelProfile, SimServer
-    from orchestrator.sim.server import bind_socket, write_ready_file
+    from orchestrator.sim.server import bind_socket, sim_url, write_ready_file
+    from orchestrator.sim.tls import tls_pair
 
+    tls = tls_pair(tls_cert, tls_key)  # both or neither; serve() loads them
     config = _load_config(config_path)
     updates: dict[str, object] = {"steer_supported": steer or config.steer_supported}
     if tape is not None:
@@ -82,8 +91,7 @@ def sim(
     config = config.model_copy(update=updates)
     server = SimServer(config)
     sock = bind_socket(host, port)
-    where = f"[{host}]" if ":" in host else host
-    base_url = f"http://{where}:{sock.getsockname()[1]}/v1"
+    base_url = sim_url(host, sock.getsockname()[1], tls=tls is not None)
 
     def ready() -> None:
         if ready_file is not None:
@@ -92,6 +100,6 @@ def sim(
         click.echo(base_url)
 
     try:
-        asyncio.run(server.serve(sock, ready))
+        asyncio.run(server.serve(sock, ready, tls_cert=tls_cert, tls_key=tls_key))
     except KeyboardInterrupt:
         pass

@@ -28,6 +28,7 @@ from orchestrator.models.base import Recorder, with_retries
 from orchestrator.models.jsonwire import loads
 from orchestrator.models.mapping import at, error_detail, parse_retry_after_s, status_error
 from orchestrator.models.sse import SSEDecoder
+from orchestrator.models.tls import ssl_cause, ssl_context, tls_error
 from orchestrator.models.types import (
     CallMetrics,
     Completed,
@@ -66,6 +67,8 @@ def translate_httpx(
             f"no data from {url} for {cfg.idle_timeout_s:g} s (idle timeout)"), url)
     if isinstance(exc, httpx.TimeoutException):
         return at(ModelTimeout(f"timeout talking to {url}: {type(exc).__name__}"), url)
+    if isinstance(exc, httpx.ConnectError) and (tls := ssl_cause(exc)) is not None:
+        return tls_error(tls, url)
     if isinstance(exc, httpx.ConnectError | ConnectionRefusedError):
         return at(ModelConnectError(
             f"cannot connect to {url}: check that the server is running and the base URL"), url)
@@ -119,7 +122,10 @@ class HTTPStreamClient:
             pool=cfg.connect_timeout_s,
         )
         headers = {"accept": "text/event-stream", **self.auth_headers(), **cfg.extra_headers}
-        self._client = httpx.AsyncClient(timeout=timeout, headers=headers)
+        context = ssl_context(cfg)
+        self._client = httpx.AsyncClient(
+            timeout=timeout, headers=headers, verify=True if context is None else context
+        )
 
     # --- subclass hooks ---------------------------------------------------------------
 

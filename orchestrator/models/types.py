@@ -143,3 +143,8 @@ class EndpointConfig(BaseModel):
     backoff_base_s: float = Field(default=0.5, description="first retry delay (doubles)")
     backoff_max_s: float = 8.0
     ws_ping_interval_s: float | None = 20.0
+    ca_file: str | None = Field(
+        default=None, description="PEM file of the certificate authorities to trust for this "
+        "endpoint instead of the default trust store (e.g. a private CA); None = the default "
+        "(httpx: certifi's bundle, websockets: the system's; both honour SSL_CERT_FILE)",
+    )

@@ -44,6 +44,7 @@ from orchestrator.models.jsonwire import loads
 from orchestrator.models.mapping import at
 from orchestrator.models.responses_http import ResponsesHTTPClient
 from orchestrator.models.responses_wire import ResponsesParser, input_item, request_fields
+from orchestrator.models.tls import ssl_context
 from orchestrator.models.types import (
     CallMetrics,
     EndpointConfig,
@@ -113,6 +114,7 @@ class ResponsesWSClient:
         self.cfg = cfg
         base = cfg.base_url.rstrip("/")
         self.url = base + "/responses" if base.startswith("ws") else ws_url_of(base)
+        self._ssl = ssl_context(cfg)
         self.last_metrics: CallMetrics | None = None
         self.fallback_reason: str | None = None
         self.connections_opened = 0
@@ -232,7 +234,7 @@ class ResponsesWSClient:
             return conn
         self._reset(drop_conn=True)
         try:
-            conn = await open_ws(self.url, self.cfg)
+            conn = await open_ws(self.url, self.cfg, self._ssl)
         except (ModelConnectError, ModelTimeout, ServerError) as exc:
             self._connect_failures += 1
             if self._connect_failures >= self.cfg.ws_fallback_after_failures:

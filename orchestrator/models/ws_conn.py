@@ -6,7 +6,9 @@ errors (``translate_ws``).
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
+from typing import Any
 
 import websockets
 from websockets.exceptions import (
@@ -25,6 +27,7 @@ from orchestrator.errors import (
     StreamInterrupted,
 )
 from orchestrator.models.mapping import at, parse_retry_after_s, status_error
+from orchestrator.models.tls import tls_error
 from orchestrator.models.types import EndpointConfig
 from orchestrator.models.ws_reader import BatchingConnection
 
@@ -45,11 +48,15 @@ def ws_url_of(base_url: str) -> str:
     return url + "/responses"
 
 
-async def open_ws(url: str, cfg: EndpointConfig) -> BatchingConnection:
-    """Open one connection (no frame cap, keepalive pings, no compression)."""
+async def open_ws(
+    url: str, cfg: EndpointConfig, context: ssl.SSLContext | None = None
+) -> BatchingConnection:
+    """Open one connection (no frame cap, keepalive pings, no compression); ``context``
+    (from ``ca_file``) is used for wss:// URLs only (websockets refuses one for ws://)."""
     headers = dict(cfg.extra_headers)
     if cfg.api_key:
         headers["Authorization"] = f"Bearer {cfg.api_key}"
+    tls: dict[str, Any] = {"ssl": context} if context is not None and url.startswith("wss:") else {}
     try:
         conn = await websockets.connect(
             url,
@@ -61,6 +68,7 @@ async def open_ws(url: str, cfg: EndpointConfig) -> BatchingConnection:
             ping_interval=cfg.ws_ping_interval_s,
             ping_timeout=cfg.ws_ping_interval_s,
             close_timeout=2,
+            **tls,
         )
         assert isinstance(conn, BatchingConnection)
         return conn
@@ -81,6 +89,10 @@ def translate_ws(
     """
     if isinstance(exc, InvalidStatus):
         return _handshake_status(exc, url, cfg)
+    if isinstance(exc, ssl.SSLError):  # before ValueError: a failed verification is both
+        if streaming:
+            return at(StreamInterrupted(f"WebSocket {url} broke: TLS error {exc}"), url)
+        return tls_error(exc, url)
     if isinstance(exc, InvalidURI):
         return at(ModelConnectError(f"bad URL {url}: {exc}; check the base URL"), url)
     if isinstance(exc, InvalidHandshake):

@@ -9,7 +9,9 @@ separate ticks, so each still leaves on schedule. ``close``/``abort``/``write_eo
 first: a simulated drop loses no frame that was written before it, and order is kept.
 
 ``CorkedHTTPProtocol`` is uvicorn's own HTTP protocol on such a transport; a WebSocket
-upgraded from it inherits the transport.
+upgraded from it inherits the transport. Over TLS the real transport is asyncio's SSL
+transport: it has every method used here except ``write_eof`` (it raises
+``NotImplementedError``, as it would uncorked; nothing in uvicorn or the simulator calls it).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@
         client = OpenAI(base_url=sim.base_url, api_key="x")
     with SimServer.subprocess(cfg) as sim:           # benchmarks: its own process and GIL
         ...
+
+Each takes ``tls_cert`` / ``tls_key`` (PEM files) to serve TLS instead: the URLs then
+start with https:// and wss:// (``orchestrator.sim.tls.make_local_certs`` makes a pair).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -30,6 +34,7 @@ from orchestrator.sim.config import Fault, SimConfig
 from orchestrator.sim.cork import CorkedHTTPProtocol
 from orchestrator.sim.sse import quiet_intentional_drops
 from orchestrator.sim.state import SimState
+from orchestrator.sim.tls import check_pair, tls_pair
 from orchestrator.sim.ws_protocol import WEBSOCKET_PROTOCOL
 
 _READY_POLL_S = 0.01
@@ -60,13 +65,24 @@ class SimServer:
         self.app = build_app(self.state)
         self._server: uvicorn.Server | None = None
 
-    async def serve(self, sock: socket.socket, on_ready: Callable[[], None] | None = None) -> None:
-        """Serve on ``sock`` until stopped; ``on_ready`` runs once connections are accepted."""
+    async def serve(
+        self, sock: socket.socket, on_ready: Callable[[], None] | None = None, *,
+        tls_cert: str | Path | None = None, tls_key: str | Path | None = None,
+    ) -> None:
+        """Serve on ``sock`` until stopped; ``on_ready`` runs once connections are accepted.
+
+        With ``tls_cert`` and ``tls_key`` the connections are TLS; the corked transport and
+        the WebSocket's direct frame writes then sit on asyncio's SSL transport (``cork.py``).
+        """
         quiet_intentional_drops()
+        tls = tls_pair(tls_cert, tls_key)
+        if tls is not None:
+            check_pair(tls)
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan="off",
             timeout_graceful_shutdown=1, ws_per_message_deflate=self.config.ws_deflate,
             http=CorkedHTTPProtocol, ws=WEBSOCKET_PROTOCOL,
+            ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
         )
         self._server = server = uvicorn.Server(config)
         task = asyncio.ensure_future(server.serve(sockets=[sock]))
@@ -80,39 +96,56 @@ class SimServer:
         if self._server is not None:
             self._server.should_exit = True
 
-    def run_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> ThreadedSim:
-        return ThreadedSim(self, host, port)
+    def run_in_thread(
+        self, host: str = "127.0.0.1", port: int = 0, *,
+        tls_cert: str | Path | None = None, tls_key: str | Path | None = None,
+    ) -> ThreadedSim:
+        return ThreadedSim(self, host, port, tls_pair(tls_cert, tls_key))
 
     @classmethod
     def subprocess(
         cls, config: SimConfig | None = None, *, host: str = "127.0.0.1",
         startup_timeout_s: float = 30.0,
+        tls_cert: str | Path | None = None, tls_key: str | Path | None = None,
     ) -> SubprocessSim:
-        return SubprocessSim(config or SimConfig(), host, startup_timeout_s)
+        return SubprocessSim(
+            config or SimConfig(), host, startup_timeout_s, tls_pair(tls_cert, tls_key))
+
+
+def sim_url(host: str, port: int, *, tls: bool = False, websocket: bool = False) -> str:
+    """``http://host:port/v1`` (https, ws or wss as asked; an IPv6 host in brackets)."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    scheme = ("wss" if tls else "ws") if websocket else ("https" if tls else "http")
+    return f"{scheme}://{where}/v1"
 
 
 class _Handle:
     base_url: str
     ws_url: str
 
-    def _set_urls(self, host: str, port: int) -> None:
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self.base_url = f"http://{where}/v1"
-        self.ws_url = f"ws://{where}/v1"
+    def _set_urls(self, host: str, port: int, *, tls: bool) -> None:
+        self.base_url = sim_url(host, port, tls=tls)
+        self.ws_url = sim_url(host, port, tls=tls, websocket=True)
 
 
 class ThreadedSim(_Handle):
     """A simulator serving from a daemon thread with its own event loop."""
 
-    def __init__(self, sim: SimServer, host: str, port: int) -> None:
+    def __init__(
+        self, sim: SimServer, host: str, port: int, tls: tuple[str, str] | None = None
+    ) -> None:
         self.sim = sim
+        self.tls = tls
+        if tls is not None:
+            check_pair(tls)  # here, not in the thread: a bad pair must not look like a hang
         self._sock = bind_socket(host, port)
-        self._set_urls(host, self._sock.getsockname()[1])
+        self._set_urls(host, self._sock.getsockname()[1], tls=tls is not None)
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name="tandem-sim", daemon=True)
 
     def _main(self) -> None:
-        asyncio.run(self.sim.serve(self._sock, self._ready.set))
+        cert, key = self.tls or (None, None)
+        asyncio.run(self.sim.serve(self._sock, self._ready.set, tls_cert=cert, tls_key=key))
 
     def __enter__(self) -> ThreadedSim:
         self._thread.start()
@@ -139,10 +172,14 @@ class ThreadedSim(_Handle):
 class SubprocessSim(_Handle):
     """A simulator in its own process (``python -m orchestrator.sim``)."""
 
-    def __init__(self, config: SimConfig, host: str, startup_timeout_s: float) -> None:
+    def __init__(
+        self, config: SimConfig, host: str, startup_timeout_s: float,
+        tls: tuple[str, str] | None = None,
+    ) -> None:
         self.config = config
         self.host = host
         self.startup_timeout_s = startup_timeout_s
+        self.tls = tls
         self._dir = tempfile.TemporaryDirectory(prefix="tandem-sim-")
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: Any = None
@@ -153,6 +190,8 @@ class SubprocessSim(_Handle):
         ready = work / "ready.json"
         cmd = [sys.executable, "-m", "orchestrator.sim", "--host", self.host, "--port", "0",
                "--config", str(work / "config.json"), "--ready-file", str(ready)]
+        if self.tls is not None:
+            cmd += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
         self._log = (work / "stderr.log").open("wb")
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._log)
         deadline = time.monotonic() + self.startup_timeout_s
@@ -163,7 +202,7 @@ class SubprocessSim(_Handle):
                 raise SimConfigError(f"simulator subprocess did not start: {err.strip()[-300:]}")
             time.sleep(0.02)
         info = json.loads(ready.read_text())
-        self._set_urls(self.host, int(info["port"]))
+        self._set_urls(self.host, int(info["port"]), tls=self.tls is not None)
         self.pid = int(info["pid"])
         return self
 
@@ -181,9 +220,19 @@ class SubprocessSim(_Handle):
 
     def _control(self, method: str, path: str, body: Any = None) -> Any:
         root = self.base_url.removesuffix("/v1")
-        response = httpx.request(method, root + path, json=body, timeout=10)
+        response = httpx.request(method, root + path, json=body, timeout=10,
+                                 verify=self._control_verify())
         response.raise_for_status()
         return response.json()
+
+    def _control_verify(self) -> ssl.SSLContext | bool:
+        """Over TLS, the control calls trust exactly the certificate the child serves
+        (trusted as it stands, whoever signed it: it is this process's own child)."""
+        if self.tls is None:
+            return True
+        context = ssl.create_default_context(cafile=self.tls[0])
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        return context
 
     def inject(self, fault: Fault) -> None:
         self._control("POST", "/_sim/faults", fault.model_dump(exclude_none=True))

@@ -1,12 +1,18 @@
-"""`tandem bench transport` runs end to end (tiny sizes) and reports every figure."""
+"""`tandem bench transport` runs end to end (tiny sizes) and reports every figure, on
+plain TCP and over TLS; without trustme the TLS leg says it was skipped."""
 
 from __future__ import annotations
 
 import json
+import sys
 
+import pytest
 from click.testing import CliRunner
 
-from orchestrator.bench.transport import cli
+from orchestrator.bench.transport import cli, tls_round_trips
+
+RTT_KEYS = ("ws_rtt_overhead_ms", "http_pooled_rtt_overhead_ms",
+            "http_new_conn_rtt_overhead_ms", "ws_over_http_new_conn", "ws_over_http_pooled")
 
 
 def test_bench_transport_json_has_every_figure() -> None:
@@ -24,3 +30,16 @@ def test_bench_transport_json_has_every_figure() -> None:
     assert set(data["targets_met"]) == {
         "ws_rtt <= 0.2 x http_new_conn", "ws_rtt <= 0.5 x http_pooled",
         "ours_cpu <= 1/3 x openai_sdk"}
+    tls = data["tls"]
+    for key in RTT_KEYS:
+        assert isinstance(tls[key], float) and tls[key] > 0, f"tls.{key}"
+    assert set(tls["targets_met"]) == {
+        "ws_rtt <= 0.2 x http_new_conn", "ws_rtt <= 0.5 x http_pooled"}
+
+
+def test_tls_leg_without_trustme_is_skipped_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "trustme", None)  # import trustme raises ImportError
+    result = tls_round_trips(3)
+    assert list(result) == ["skipped"] and "trustme" in result["skipped"]

@@ -106,6 +106,26 @@ def test_loosening_repo_policy_is_rejected(
     assert "only tighten" in str(err) and "\n" not in str(err)
 
 
+def test_repo_policy_cannot_set_a_ca_file(tmp_path: Path) -> None:
+    """A repository must not make the client trust its own certificate authority."""
+    import yaml
+
+    default = load_policy("default", user_path=NO_USER)
+    entry = default.tiers["fast"].models[0].model_dump(exclude_defaults=True)
+    repo = tmp_path / "repo"
+    same = {"tiers": {"fast": {"models": [entry]}}}
+    _write(repo / ".tandem/policy.yaml", yaml.safe_dump(same))
+    assert load_policy("default", user_path=NO_USER, repo=repo).tiers == default.tiers
+    with_ca = {"tiers": {"fast": {"models": [{**entry, "ca_file": "repo-ca.pem"}]}}}
+    path = _write(repo / ".tandem/policy.yaml", yaml.safe_dump(with_ca))
+    with pytest.raises(PolicyError) as info:
+        load_policy("default", user_path=NO_USER, repo=repo)
+    assert (info.value.file, info.value.field) == (str(path), "tiers")
+    assert "only tighten" in str(info.value)
+    user = _write(tmp_path / "user.yaml", yaml.safe_dump(with_ca))
+    assert load_policy("default", user_path=user).tiers["fast"].models[0].ca_file == "repo-ca.pem"
+
+
 @pytest.mark.parametrize(
     ("text", "field", "line", "words"),
     [
