@@ -2,6 +2,8 @@
 
 - ``redis_url``: a real ``redis-server`` on a free loopback port (one per session), AOF on.
 - ``git_repo``: a real git repository in a tmp dir with one commit.
+- ``tls_certs``: a throwaway CA and a certificate for 127.0.0.1/localhost (one per session):
+  ``(ca_file, cert_file, key_file)``.
 - Every socket connect to a non-loopback address fails the test (no accidental network).
 """
 
@@ -118,3 +120,13 @@ def git_repo(tmp_path: Path) -> Path:
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "initial")
     return repo
+
+
+TLSCerts = tuple[Path, Path, Path]
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> TLSCerts:
+    from orchestrator.sim.tls import make_local_certs
+
+    return make_local_certs(tmp_path_factory.mktemp("tls"))

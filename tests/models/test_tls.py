@@ -15,7 +15,6 @@ from orchestrator.errors import ConfigError, ModelTLSError, StreamInterrupted
 from orchestrator.models import TextDelta, complete
 from orchestrator.models.ws import ResponsesWSClient
 from orchestrator.sim import Fault, SimServer
-from orchestrator.sim.tls import make_local_certs
 
 from .conftest import KEY, endpoint, request, sim_config
 
@@ -24,13 +23,8 @@ Certs = tuple[Path, Path, Path]
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    return make_local_certs(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="module")
-def tls_server(certs: Certs) -> Iterator[Any]:
-    _, cert, key = certs
+def tls_server(tls_certs: Certs) -> Iterator[Any]:
+    _, cert, key = tls_certs
     with SimServer(sim_config(api_key=KEY)).run_in_thread(tls_cert=cert, tls_key=key) as sim:
         yield sim
 
@@ -43,10 +37,10 @@ def tls_sim(tls_server: Any) -> Any:
 
 @pytest.mark.parametrize("provider", TLS_PROVIDERS)
 async def test_streams_over_tls_with_ca_file(
-    tls_sim: Any, make: Any, certs: Certs, provider: str
+    tls_sim: Any, make: Any, tls_certs: Certs, provider: str
 ) -> None:
     assert tls_sim.base_url.startswith("https://")
-    client = make(provider, tls_sim.base_url, ca_file=str(certs[0]))
+    client = make(provider, tls_sim.base_url, ca_file=str(tls_certs[0]))
     for _ in range(2):  # the second request reuses the TLS connection
         done = await complete(client, request("hello"))
         assert done.text == "Hello there, friend."
@@ -59,9 +53,9 @@ async def test_streams_over_tls_with_ca_file(
 
 @pytest.mark.parametrize("provider", ["openai-ws", "openai-responses"])
 async def test_long_stream_and_drop_over_tls(
-    tls_sim: Any, make: Any, certs: Certs, provider: str
+    tls_sim: Any, make: Any, tls_certs: Certs, provider: str
 ) -> None:
-    client = make(provider, tls_sim.base_url, ca_file=str(certs[0]))
+    client = make(provider, tls_sim.base_url, ca_file=str(tls_certs[0]))
     done = await complete(client, request("write", max_output_tokens=4000))
     assert done.usage.output_tokens == 4000
     tls_sim.inject(Fault(kind="drop_after_tokens", tokens=3))
@@ -95,17 +89,17 @@ async def test_untrusted_certificate_is_a_tls_error_naming_it(
 
 @pytest.mark.parametrize("provider", ["openai-ws", "openai-responses"])
 async def test_tls_client_against_plain_server_says_so(
-    sim: Any, make: Any, certs: Certs, provider: str
+    sim: Any, make: Any, tls_certs: Certs, provider: str
 ) -> None:
     url = sim.base_url.replace("http://", "https://")
-    client = make(provider, url, ca_file=str(certs[0]), max_retries=0)
+    client = make(provider, url, ca_file=str(tls_certs[0]), max_retries=0)
     with pytest.raises(ModelTLSError, match=r"TLS handshake with .* failed .*speaks TLS"):
         await complete(client, request("hello"))
 
 
 @pytest.mark.parametrize("provider", TLS_PROVIDERS)
 def test_bad_ca_file_is_a_config_error_at_build(
-    tmp_path: Path, certs: Certs, provider: str
+    tmp_path: Path, tls_certs: Certs, provider: str
 ) -> None:
     from orchestrator.models import make_client
 
@@ -114,11 +108,11 @@ def test_bad_ca_file_is_a_config_error_at_build(
         make_client(endpoint(provider, "https://127.0.0.1:1/v1", ca_file=str(missing)))
     assert str(missing) in str(info.value) and "cannot be read" in str(info.value)
     with pytest.raises(ConfigError, match=r"holds no PEM certificate"):
-        make_client(endpoint(provider, "https://127.0.0.1:1/v1", ca_file=str(certs[2])))
+        make_client(endpoint(provider, "https://127.0.0.1:1/v1", ca_file=str(tls_certs[2])))
 
 
 async def test_policy_entry_ca_file_reaches_the_client(
-    tls_sim: Any, certs: Certs, monkeypatch: pytest.MonkeyPatch
+    tls_sim: Any, tls_certs: Certs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from orchestrator.gateway import endpoint_config
     from orchestrator.models import make_client
@@ -126,7 +120,7 @@ async def test_policy_entry_ca_file_reaches_the_client(
 
     monkeypatch.setenv("TEST_MODEL_KEY", KEY)
     entry = ModelEntry(provider="chat-completions", base_url=tls_sim.base_url, model="sim-bench",
-                       api_key_env="TEST_MODEL_KEY", ca_file=str(certs[0]))
+                       api_key_env="TEST_MODEL_KEY", ca_file=str(tls_certs[0]))
     client = make_client(endpoint_config(entry, None))
     try:
         assert (await complete(client, request("hello"))).text == "Hello there, friend."

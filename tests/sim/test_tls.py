@@ -26,20 +26,15 @@ Certs = tuple[Path, Path, Path]
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    return make_local_certs(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="module")
-def tls_sim(certs: Certs) -> Iterator[ThreadedSim]:
-    _, cert, key = certs
+def tls_sim(tls_certs: Certs) -> Iterator[ThreadedSim]:
+    _, cert, key = tls_certs
     with SimServer(unpaced_config()).run_in_thread(tls_cert=cert, tls_key=key) as sim:
         yield sim
 
 
-def test_sdk_over_https_and_a_long_stream(certs: Certs, tls_sim: ThreadedSim) -> None:
+def test_sdk_over_https_and_a_long_stream(tls_certs: Certs, tls_sim: ThreadedSim) -> None:
     assert tls_sim.base_url.startswith("https://127.0.0.1:")
-    context = ssl.create_default_context(cafile=str(certs[0]))
+    context = ssl.create_default_context(cafile=str(tls_certs[0]))
     with OpenAI(base_url=tls_sim.base_url, api_key="x", max_retries=0,
                 http_client=httpx.Client(verify=context)) as client:
         done = client.responses.create(model=FAST, input="say hello")
@@ -53,9 +48,9 @@ def test_sdk_over_https_and_a_long_stream(certs: Certs, tls_sim: ThreadedSim) ->
     assert raw.endswith(b"\n\n") and b"event: response.completed\n" in raw
 
 
-def test_wss_direct_frames_and_a_drop(certs: Certs, tls_sim: ThreadedSim) -> None:
+def test_wss_direct_frames_and_a_drop(tls_certs: Certs, tls_sim: ThreadedSim) -> None:
     assert tls_sim.ws_url.startswith("wss://")
-    context = ssl.create_default_context(cafile=str(certs[0]))
+    context = ssl.create_default_context(cafile=str(tls_certs[0]))
     with connect(tls_sim.ws_url + "/responses", ssl=context) as ws:
         ws.send(json.dumps({"type": "response.create", "model": FAST, "input": "say hello"}))
         frames = [json.loads(ws.recv(timeout=20))]
@@ -75,8 +70,8 @@ def test_wss_direct_frames_and_a_drop(certs: Certs, tls_sim: ThreadedSim) -> Non
     assert type(dropped.value).__name__.startswith("ConnectionClosed")
 
 
-def test_subprocess_over_tls_with_control_calls(certs: Certs) -> None:
-    ca, cert, key = certs
+def test_subprocess_over_tls_with_control_calls(tls_certs: Certs) -> None:
+    ca, cert, key = tls_certs
     config = SimConfig(models=[ModelProfile(name="sim-bench")])
     with SimServer.subprocess(config, tls_cert=cert, tls_key=key) as sim:
         assert sim.base_url.startswith("https://") and sim.ws_url.startswith("wss://")
@@ -89,9 +84,9 @@ def test_subprocess_over_tls_with_control_calls(certs: Certs) -> None:
 
 
 def test_bad_certificate_settings_are_clear_errors(
-    certs: Certs, capsys: pytest.CaptureFixture[str]
+    tls_certs: Certs, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ca, cert, _ = certs
+    ca, cert, _ = tls_certs
     with pytest.raises(SystemExit) as exited:
         main(["sim", "--port", "0", "--tls-cert", str(cert)])
     assert exited.value.code == 2
