@@ -73,7 +73,7 @@ async def test_untrusted_certificate_is_a_tls_error_naming_it(
     # Retries and the WebSocket's fallback to HTTP SSE are on: neither may hide the error.
     # A retry would first wait at least half of backoff_base_s (10 s).
     client = make(provider, tls_sim.base_url, max_retries=3, ws_fallback_after_failures=1,
-                  backoff_base_s=10.0)
+                  backoff_base_s=10.0, backoff_max_s=10.0)
     started = time.monotonic()
     with pytest.raises(ModelTLSError) as info:
         await complete(client, request("hello"))
