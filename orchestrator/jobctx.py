@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from orchestrator.config import get_settings, secret_values
 from orchestrator.errors import CheckpointPushFailed, UnsafePath
@@ -41,6 +41,13 @@ def known_secret_values(policy: Policy) -> list[str]:
     return secret_values(known_secret_names(policy))
 
 
+class WorktreeFence(Protocol):
+    """A worker's lease on the job (``queue.lease.Lease``): ``acheck()`` raises
+    ``LeaseLost`` once another worker holds the job."""
+
+    async def acheck(self) -> None: ...
+
+
 @dataclass
 class JobRuntime:
     job: JobRecord
@@ -51,8 +58,19 @@ class JobRuntime:
     verify_specs: list[CommandSpec] = field(default_factory=list)
     adoptable: str | None = None  # a step commit a crashed run made but did not record
     unpushed_sha: str | None = None  # a checkpoint whose push failed (the next one carries it)
+    # Under a queue worker: the job's lease. A worker that stalled past its lease (and whose
+    # job another worker took over) must not write to the worktree any more.
+    fence: WorktreeFence | None = None
 
     # --- helpers shared by nodes --------------------------------------------------------
+
+    async def fenced(self) -> None:
+        """Before the worktree changes (edits, restores, commands, commits): raise
+        ``LeaseLost`` if this worker no longer holds the job. The graph checkpoints are
+        fenced by the saver itself; a model stream can outlast a lease, so nodes check
+        again after one."""
+        if self.fence is not None:
+            await self.fence.acheck()
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)

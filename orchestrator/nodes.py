@@ -49,6 +49,7 @@ def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[U
         rt.gateway.begin(state.get("usage"), step=idx + 1 if in_step else None,
                          rule_id=state.get("route_rule") if in_step else None,
                          steps_done=len(state.get("steps_done", [])))
+        await rt.fenced()  # a node may restore or write the worktree before anything else
         while True:
             try:
                 update = await fn(state, rt)
@@ -193,6 +194,7 @@ async def _edit(state: JobState, rt: JobRuntime) -> Update:
     turns = edit_request(task=state["task"], step_no=step_no, intent=step["intent"],
                          files=files, observation=state.get("observation"))
     text = await propose_edit(rt.gateway, tier=tier, turns=turns)
+    await rt.fenced()
     try:
         rt.ws.apply_edits(parse_edits(text))
     except (EditApplyError, UnsafePath) as exc:
@@ -255,6 +257,7 @@ async def review(state: JobState, rt: JobRuntime) -> Update:
                    "deep review: " + "; ".join(state.get("gate_reasons", []))]
     if result.approved:
         return {"next": "verify", "escalations": escalations}
+    await rt.fenced()
     try:
         rt.ws.apply_edits(parse_edits(result.edits))
     except (EditApplyError, UnsafePath) as exc:
@@ -270,6 +273,7 @@ async def verify(state: JobState, rt: JobRuntime) -> Update:
     step_no, _ = _current(state)
     rt.ws.settle()  # the commands may run git: the last commit's index update is done
     results = await rt.run_blocking(run_all, rt.verify_specs, rt.ws.path)
+    await rt.fenced()  # the commands can outlast a lease; a commit or a restore follows
     summary = [r.model_dump(exclude={"output_tail"}) | {"summary": r.summary} for r in results]
     rt.events.emit("verify", step=step_no, tier=state["tier"], results=summary)
     if all(r.passed for r in results):

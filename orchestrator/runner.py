@@ -18,11 +18,11 @@ from langgraph.types import Command
 from orchestrator import control
 from orchestrator.budget import new_usage
 from orchestrator.config import get_settings
-from orchestrator.errors import ConfigError, JobError
+from orchestrator.errors import ConfigError, JobError, LeaseLost
 from orchestrator.events import EventLog
 from orchestrator.gateway import ModelGateway
 from orchestrator.graph import build_graph
-from orchestrator.jobctx import JobRuntime, known_secret_values
+from orchestrator.jobctx import JobRuntime, WorktreeFence, known_secret_values
 from orchestrator.jobstore import JobRecord
 from orchestrator.notify import notify_pause
 from orchestrator.policy import Policy, load_policy
@@ -123,9 +123,12 @@ def _config(job: JobRecord) -> dict[str, Any]:
 async def run_job(
     job: JobRecord, *, resume_value: Any = None, listeners: tuple[Listener, ...] = (),
     sim_url: str | None = None, saver: Any = None, forced_tier: str | None = None,
+    fence: WorktreeFence | None = None,
 ) -> JobRecord:
     """Run (or resume) ``job`` until it finishes or pauses; returns the updated record.
-    ``forced_tier`` fixes the tier of a new job's first step (the interactive chat)."""
+    ``forced_tier`` fixes the tier of a new job's first step (the interactive chat);
+    ``fence`` is a queue worker's lease on the job (``LeaseLost`` stops the run, with
+    nothing written and the job left to the worker that holds it now)."""
     policy = job_policy(job)
     check_runnable(policy, job.tape, sim_url)
     job.status = "running"
@@ -145,7 +148,7 @@ async def run_job(
         stack.callback(events.close)
         await stack.enter_async_context(control.serve(job.job_id, gateway.inbox, events))
         rt = JobRuntime(job=job, policy=policy, ws=ws, events=events, gateway=gateway,
-                        verify_specs=_verify_specs(job, policy))
+                        verify_specs=_verify_specs(job, policy), fence=fence)
         _warm_up(rt)
         store = saver if saver is not None else await stack.enter_async_context(checkpointer())
         await _invoke(job, rt, store, resume_value, forced_tier)
@@ -185,6 +188,8 @@ async def _invoke(
     try:
         await graph.ainvoke(inp, config, context=rt,  # type: ignore[call-overload]
                             durability="sync")
+    except LeaseLost:
+        raise  # another worker runs the job now: its record and events are not ours to end
     except Exception as exc:
         job.status = "failed"
         job.error = f"{type(exc).__name__}: {exc}"

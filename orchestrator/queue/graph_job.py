@@ -19,7 +19,8 @@ async def run_queued_job(ctx: JobContext) -> JobResult:
     except JobNotFound:
         fields = {k: ctx.spec[k] for k in SPEC_FIELDS if ctx.spec.get(k) is not None}
         job = JobRecord(job_id=ctx.job_id, **fields)
-    job = await run_job(job, listeners=(ctx.listener(),), saver=ctx.checkpointer())
+    job = await run_job(job, listeners=(ctx.listener(),), saver=ctx.checkpointer(),
+                        fence=ctx.lease)
     output = {"status": job.status, "branch": job.branch, "worktree": job.worktree}
     if job.status == "done":
         return JobResult(output=output)

@@ -1,6 +1,6 @@
 """A queued job runs Tandem's real graph in a worker: the Redis saver (fenced by the
 job's lease) holds the graph state, the job's events go to its Redis stream, and the job
-ends with one commit per step."""
+ends with one commit per step. A worker that lost its lease leaves the worktree alone."""
 
 from __future__ import annotations
 
@@ -8,15 +8,21 @@ import asyncio
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import pytest
+import redis
 import redis.asyncio as aredis
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD
-from orchestrator.jobstore import load_job
+from orchestrator.errors import LeaseLost
+from orchestrator.jobstore import JobRecord, load_job, new_job_id
 from orchestrator.queue import JobQueue, Worker
+from orchestrator.queue import lease as leases
 from orchestrator.queue.graph_job import run_queued_job
+from orchestrator.runner import run_job
 from orchestrator.sim import SimServer
 from tests.fixtures_jobs import write_policy
 from tests.queue.test_queue import running, wait_state
@@ -51,3 +57,39 @@ async def test_worker_runs_the_graph_to_a_pull_request(
     assert follow.exit_code == 0, follow.output
     kinds = [json.loads(line)["type"] for line in follow.output.splitlines() if line.strip()]
     assert kinds[0] == "job.queued" and "receipt" in kinds and kinds[-1] == "job.finished"
+
+
+async def test_a_worker_that_lost_its_lease_mid_stream_writes_nothing(
+    async_redis: aredis.Redis, redis_url: str, prefix: str, tmp_path: Path, demo_repo: Path,
+    demo_sim: SimServer,
+) -> None:
+    """A worker stalled past its lease while its model call streamed; another worker took
+    the job. When the stream ends, the stale worker must not apply the edit, restore, run
+    commands or commit in the worktree, nor record the job as failed."""
+    policy = write_policy(tmp_path / "p.yaml", demo_sim.base_url)
+    job = JobRecord(job_id=new_job_id(), repo=str(demo_repo), task=DEMO_TASK,
+                    policy=str(policy), test_cmd=DEMO_TEST_CMD)
+    job.save()
+    lease = await leases.acquire(async_redis, prefix, job.job_id, "worker-a", 60_000)
+    assert lease is not None
+    taken_by_b = f"worker-b:{lease.token + 1}"
+    sync_redis = redis.Redis.from_url(redis_url)
+    seen: list[str] = []
+
+    def listener(event: dict[str, Any]) -> None:
+        seen.append(event["type"])
+        if event["type"] == "model.start" and event.get("phase") == "edit":
+            sync_redis.set(lease.key, taken_by_b)  # worker B's takeover, mid-stream
+
+    with pytest.raises(LeaseLost, match="no longer current"):
+        await run_job(job, listeners=(listener,), fence=lease)
+    sync_redis.close()
+    assert "model.start" in seen and "edit.applied" not in seen and "job.failed" not in seen
+    worktree = Path(job.worktree or "")
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=worktree, check=True,
+                            capture_output=True, text=True).stdout
+    assert status == ""  # the edit that streamed was not applied
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=worktree, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    assert head == job.base_sha  # and nothing was committed
+    assert load_job(job.job_id).status != "failed"
