@@ -84,7 +84,29 @@ def read_layer(path: Path) -> Layer:
     lines: dict[KeyPath, int | None] = {}
     if node is not None:
         _index_lines(node, (), lines)
+    _anchor_ca_files(data.get("tiers"), path.parent)
     return Layer(str(path), data, lines)
+
+
+def _anchor_ca_files(tiers: Any, folder: Path) -> None:
+    """A relative ``ca_file`` in a policy file names a file next to the policy (as a
+    relative ``extends`` does), not one in whatever directory Tandem runs from."""
+    if not isinstance(tiers, dict):
+        return  # validation reports the shape
+    pending: list[Any] = []
+    for tier in tiers.values():
+        if isinstance(tier, dict) and isinstance(tier.get("models"), list):
+            pending.extend(tier["models"])
+    while pending:
+        entry = pending.pop()
+        if not isinstance(entry, dict):
+            continue
+        ca_file = entry.get("ca_file")
+        if isinstance(ca_file, str) and ca_file and not ca_file.startswith("~") \
+                and not Path(ca_file).is_absolute():
+            entry["ca_file"] = str(folder / ca_file)
+        if isinstance(entry.get("fallbacks"), list):
+            pending.extend(entry["fallbacks"])
 
 
 def _index_lines(node: yaml.Node, path: KeyPath, out: dict[KeyPath, int | None]) -> None:

@@ -123,7 +123,24 @@ def test_repo_policy_cannot_set_a_ca_file(tmp_path: Path) -> None:
     assert (info.value.file, info.value.field) == (str(path), "tiers")
     assert "only tighten" in str(info.value)
     user = _write(tmp_path / "user.yaml", yaml.safe_dump(with_ca))
-    assert load_policy("default", user_path=user).tiers["fast"].models[0].ca_file == "repo-ca.pem"
+    ca_file = load_policy("default", user_path=user).tiers["fast"].models[0].ca_file
+    assert ca_file == str(tmp_path / "repo-ca.pem")
+
+
+def test_relative_ca_file_is_read_next_to_the_policy_file(tmp_path: Path) -> None:
+    import yaml
+
+    entry = {"provider": "openai-responses", "base_url": "https://models.internal/v1",
+             "model": "m", "ca_file": "certs/ca.pem",
+             "fallbacks": [{"provider": "chat-completions", "base_url": "https://b/v1",
+                            "model": "n", "ca_file": "../shared/ca.pem"}]}
+    absolute = {**entry, "model": "o", "ca_file": "/etc/ssl/private-ca.pem", "fallbacks": []}
+    doc = {"extends": "default", "tiers": {"deep": {"models": [entry, absolute]}}}
+    path = _write(tmp_path / "team" / "policy.yaml", yaml.safe_dump(doc))
+    deep = load_policy(str(path), user_path=NO_USER).tiers["deep"].models
+    assert deep[0].ca_file == str(tmp_path / "team" / "certs/ca.pem")
+    assert deep[0].fallbacks[0].ca_file == str(tmp_path / "team" / "../shared/ca.pem")
+    assert deep[1].ca_file == "/etc/ssl/private-ca.pem"
 
 
 @pytest.mark.parametrize(
