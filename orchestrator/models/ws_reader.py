@@ -8,6 +8,12 @@ waiter. Here the data frames of a burst go to a plain list and wake the reader o
 Control frames, the handshake and closing stay ``websockets``' own. Fragmented messages
 are reassembled; reading pauses while ``MAX_QUEUED_MESSAGES`` wait for the reader, like
 ``websockets``' own ``max_queue``.
+
+Once the handshake is done, ``data_received`` cuts the byte stream into frames itself
+(``ws_frames``): a final text frame goes straight to the list, any other frame is handed
+whole to ``websockets`` (which so always sees a stream cut at frame boundaries). Only when
+the server's handshake response arrived with frame bytes after it (``websockets`` may then
+hold part of a frame) does the connection keep ``websockets``' parser for everything.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from orchestrator.models.ws_frames import FIN_TEXT, MASK_BIT, frame_bounds
+
 MAX_QUEUED_MESSAGES = 64
 
 
@@ -29,6 +37,9 @@ class BatchingConnection(ClientConnection):
         self._parts: list[bytes] | None = None  # a fragmented message so far
         self._waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
+        self._own_frames = False  # True: data_received cuts frames (after a clean handshake)
+        self._handshake = bytearray()  # the bytes read until the handshake completed
+        self._pending = bytearray()  # the start of a frame that has not fully arrived
 
     async def recv_batch(self) -> list[bytes]:
         """Every complete message received and not yet returned (at least one), as bytes.
@@ -94,6 +105,63 @@ class BatchingConnection(ClientConnection):
         if len(self._messages) >= MAX_QUEUED_MESSAGES and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._own_frames:
+            self._before_own_frames(data)
+            return
+        if self._pending:
+            self._pending += data
+            buf: bytes | bytearray = self._pending
+        else:
+            buf = data
+        pos, got = self._cut_frames(buf)
+        if buf is self._pending:
+            del self._pending[:pos]
+        elif pos < len(buf):
+            self._pending += buf[pos:]
+        if got:
+            self._wake()
+            if len(self._messages) >= MAX_QUEUED_MESSAGES and not self._reading_paused:
+                self._reading_paused = True
+                self.transport.pause_reading()
+
+    def _before_own_frames(self, data: bytes) -> None:
+        """``websockets`` reads everything until (and unless) a clean handshake is done."""
+        if self.response is not None:
+            super().data_received(data)
+            return
+        self._handshake += data
+        super().data_received(data)
+        if self.response is not None:
+            self._own_frames = self._clean_handshake()
+            self._handshake = bytearray()
+
+    def _cut_frames(self, buf: bytes | bytearray) -> tuple[int, bool]:
+        """Take the complete frames of ``buf``: how far that got, and whether any message
+        was added. Final text frames are messages; every other frame goes to ``websockets``
+        (all the rest of ``buf`` once it is closing)."""
+        pos, end, got = 0, len(buf), False
+        while (bounds := frame_bounds(buf, pos)) is not None:
+            start, stop = bounds
+            if buf[pos] == FIN_TEXT and not buf[pos + 1] & MASK_BIT and self._parts is None:
+                self._messages.append(bytes(buf[start:stop]))
+                got = True
+            else:
+                super().data_received(bytes(buf[pos:stop]))
+                if self.protocol.state is not State.OPEN:
+                    self._own_frames = False
+                    if stop < end:
+                        super().data_received(bytes(buf[stop:]))
+                    return end, got
+            pos = stop
+        return pos, got
+
+    def _clean_handshake(self) -> bool:
+        """Open, no extensions, and nothing read past the end of the handshake response."""
+        end = self._handshake.find(b"\r\n\r\n")
+        return (self.protocol.state is State.OPEN and not self.protocol.extensions
+                and end >= 0 and end + 4 == len(self._handshake))
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
