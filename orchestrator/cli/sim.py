@@ -73,9 +73,11 @@ def sim(
     """
     from orchestrator.sim import ModelProfile, SimServer
     from orchestrator.sim.server import bind_socket, sim_url, write_ready_file
-    from orchestrator.sim.tls import tls_pair
+    from orchestrator.sim.tls import check_pair, tls_pair
 
-    tls = tls_pair(tls_cert, tls_key)  # both or neither; serve() loads them
+    tls = tls_pair(tls_cert, tls_key)  # both or neither
+    if tls is not None:
+        check_pair(tls)
     config = _load_config(config_path)
     updates: dict[str, object] = {"steer_supported": steer or config.steer_supported}
     if tape is not None:

@@ -101,10 +101,7 @@ class BatchingConnection(ClientConnection):
         else:
             super().process_event(event)  # ping, pong, close
             return
-        self._wake()
-        if len(self._messages) >= MAX_QUEUED_MESSAGES and not self._reading_paused:
-            self._reading_paused = True
-            self.transport.pause_reading()
+        self._delivered()
 
     def data_received(self, data: bytes) -> None:
         if not self._own_frames:
@@ -121,10 +118,14 @@ class BatchingConnection(ClientConnection):
         elif pos < len(buf):
             self._pending += buf[pos:]
         if got:
-            self._wake()
-            if len(self._messages) >= MAX_QUEUED_MESSAGES and not self._reading_paused:
-                self._reading_paused = True
-                self.transport.pause_reading()
+            self._delivered()
+
+    def _delivered(self) -> None:
+        """Messages were added: wake the reader; stop reading while too many wait."""
+        self._wake()
+        if len(self._messages) >= MAX_QUEUED_MESSAGES and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
 
     def _before_own_frames(self, data: bytes) -> None:
         """``websockets`` reads everything until (and unless) a clean handshake is done."""

@@ -73,11 +73,11 @@ class SimServer:
 
         With ``tls_cert`` and ``tls_key`` the connections are TLS; the corked transport and
         the WebSocket's direct frame writes then sit on asyncio's SSL transport (``cork.py``).
+        The caller has checked the pair (``tls.check_pair``: a clear error, before any
+        socket or thread).
         """
         quiet_intentional_drops()
         tls = tls_pair(tls_cert, tls_key)
-        if tls is not None:
-            check_pair(tls)
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan="off",
             timeout_graceful_shutdown=1, ws_per_message_deflate=self.config.ws_deflate,
@@ -188,6 +188,12 @@ class SubprocessSim(_Handle):
         self.host = host
         self.startup_timeout_s = startup_timeout_s
         self.tls = tls
+        # Over TLS, the control calls trust exactly the certificate the child serves
+        # (trusted as it stands, whoever signed it: it is this process's own child).
+        self._control_verify: ssl.SSLContext | bool = True
+        if tls is not None:
+            self._control_verify = ssl.create_default_context(cafile=tls[0])
+            self._control_verify.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         self._dir = tempfile.TemporaryDirectory(prefix="tandem-sim-")
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: Any = None
@@ -229,18 +235,9 @@ class SubprocessSim(_Handle):
     def _control(self, method: str, path: str, body: Any = None) -> Any:
         root = self.base_url.removesuffix("/v1")
         response = httpx.request(method, root + path, json=body, timeout=10,
-                                 verify=self._control_verify())
+                                 verify=self._control_verify)
         response.raise_for_status()
         return response.json()
-
-    def _control_verify(self) -> ssl.SSLContext | bool:
-        """Over TLS, the control calls trust exactly the certificate the child serves
-        (trusted as it stands, whoever signed it: it is this process's own child)."""
-        if self.tls is None:
-            return True
-        context = ssl.create_default_context(cafile=self.tls[0])
-        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-        return context
 
     def inject(self, fault: Fault) -> None:
         self._control("POST", "/_sim/faults", fault.model_dump(exclude_none=True))
