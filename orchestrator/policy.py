@@ -79,7 +79,7 @@ class ModelEntry(_Strict):
         default=None, min_length=1,
         description="PEM file of the certificate authorities to trust for this endpoint's TLS "
         "(https/wss) instead of the default trust store, e.g. a self-hosted server behind a "
-        "private CA; a relative path is read from the policy file's folder. The default "
+        "private CA; a relative path is read from the policy file's folder, ~ is home. The default "
         "store honours SSL_CERT_FILE.",
     )
     fallbacks: list[ModelEntry] = Field(

@@ -89,8 +89,9 @@ def read_layer(path: Path) -> Layer:
 
 
 def _anchor_ca_files(tiers: Any, folder: Path) -> None:
-    """A relative ``ca_file`` in a policy file names a file next to the policy (as a
-    relative ``extends`` does), not one in whatever directory Tandem runs from."""
+    """A relative ``ca_file`` in a policy file names a file next to the policy, and ``~``
+    is the home folder (as for ``extends``), not a file in whatever directory Tandem runs
+    from (``ssl`` itself expands neither)."""
     if not isinstance(tiers, dict):
         return  # validation reports the shape
     pending: list[Any] = []
@@ -102,9 +103,9 @@ def _anchor_ca_files(tiers: Any, folder: Path) -> None:
         if not isinstance(entry, dict):
             continue
         ca_file = entry.get("ca_file")
-        if isinstance(ca_file, str) and ca_file and not ca_file.startswith("~") \
-                and not Path(ca_file).is_absolute():
-            entry["ca_file"] = str(folder / ca_file)
+        if isinstance(ca_file, str) and ca_file:
+            path = Path(ca_file).expanduser()
+            entry["ca_file"] = str(path if path.is_absolute() else folder / path)
         if isinstance(entry.get("fallbacks"), list):
             pending.extend(entry["fallbacks"])
 

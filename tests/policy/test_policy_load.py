@@ -135,12 +135,14 @@ def test_relative_ca_file_is_read_next_to_the_policy_file(tmp_path: Path) -> Non
              "fallbacks": [{"provider": "chat-completions", "base_url": "https://b/v1",
                             "model": "n", "ca_file": "../shared/ca.pem"}]}
     absolute = {**entry, "model": "o", "ca_file": "/etc/ssl/private-ca.pem", "fallbacks": []}
-    doc = {"extends": "default", "tiers": {"deep": {"models": [entry, absolute]}}}
+    home = {**absolute, "model": "p", "ca_file": "~/certs/ca.pem"}
+    doc = {"extends": "default", "tiers": {"deep": {"models": [entry, absolute, home]}}}
     path = _write(tmp_path / "team" / "policy.yaml", yaml.safe_dump(doc))
     deep = load_policy(str(path), user_path=NO_USER).tiers["deep"].models
     assert deep[0].ca_file == str(tmp_path / "team" / "certs/ca.pem")
     assert deep[0].fallbacks[0].ca_file == str(tmp_path / "team" / "../shared/ca.pem")
     assert deep[1].ca_file == "/etc/ssl/private-ca.pem"
+    assert deep[2].ca_file == str(Path.home() / "certs/ca.pem")
 
 
 @pytest.mark.parametrize(
