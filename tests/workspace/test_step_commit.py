@@ -40,6 +40,7 @@ def test_commit_equals_what_git_would_commit(ws: Workspace) -> None:
         + _new_file("pkg/deep/new_module.py", "X = 1\n")
         + _new_file("z-last.txt", "z\n")))
     info = ws.commit_edits("step 1: edit", STEP)
+    ws.settle()  # the index is refreshed in the background: git reads it below
     assert git(ws.path, "rev-parse", "HEAD").strip() == info.sha and info.parent == base
     git(ws.path, "fsck", "--strict", "--no-dangling")  # raises on a malformed object
     assert git(ws.path, "rev-parse", "HEAD^{tree}").strip() == _git_tree_of_worktree(ws)
@@ -70,6 +71,7 @@ def test_parent_trees_are_read_from_packs(ws: Workspace, git_repo: Path) -> None
     git(git_repo, "gc", "-q", "--prune=now")  # every object of the base now lives in a pack
     ws.apply_edits(parse_edits(_replace("app.py", "    return a + b\n", "    return b + a\n")))
     info = ws.commit_edits("step 1", STEP)
+    ws.settle()
     git(ws.path, "fsck", "--strict", "--no-dangling")
     assert sorted(tree_paths(ws, info.sha)) == sorted(tree_paths(ws, info.parent or ""))
     assert b"return b + a" in committed(ws, "app.py")
@@ -89,6 +91,7 @@ def test_a_command_cannot_change_what_is_committed(ws: Workspace) -> None:
     assert committed(ws, "README.md") == readme_before
     assert "out/report.txt" not in tree_paths(ws, info.sha)
     # The worktree equals the commit again, and each put-back is reported.
+    ws.settle()
     assert git(ws.path, "status", "--porcelain", "--untracked-files=all") == ""
     assert (ws.path / "README.md").read_bytes() == readme_before
     assert not (ws.path / "out" / "report.txt").exists()
@@ -111,6 +114,7 @@ def test_no_edit_makes_an_empty_commit_and_edits_diff_stays_in_process(ws: Works
     assert git(ws.path, "rev-parse", f"{info.sha}^{{tree}}") == git(ws.path, "rev-parse",
                                                                      f"{base}^{{tree}}")
     ws.apply_edits(parse_edits(_replace("app.py", "    return a + b\n", "    return a * b\n")))
+    ws.settle()
     by_git = git(ws.path, "diff", info.sha).splitlines(keepends=True)
     assert ws.edits_diff(info.sha) == "".join(x for x in by_git if not x.startswith("index "))
 
