@@ -29,21 +29,58 @@ FAST = "gpt-5.3-codex-spark"
 DEEP = "gpt-5.3-codex"
 
 
-def bench_tape() -> list[dict[str, Any]]:
+def bench_tape(quick_steps: int = 0) -> list[dict[str, Any]]:
     """The demo tape, with an answer for every step from both models (the demo's failing
-    fast fix is replaced by the working one: the bench measures speed, not retries)."""
+    fast fix is replaced by the working one: the bench measures speed, not retries).
+
+    ``quick_steps`` appends that many more single-file steps to the plan, each about the
+    size of the demo's quick steps (a small helper in a new module), to measure how the
+    policies compare as the share of quick steps in a task grows."""
     from orchestrator.demo import TAPE_PATH
 
     entries = yaml.safe_load(TAPE_PATH.read_text())["entries"]
     by_key = {(e["match"]["model"], e["match"]["contains"]): e["text"] for e in entries}
+    plan_key = "REPOSITORY FILES:"
+    if quick_steps:
+        plan = json.loads(by_key[(DEEP, plan_key)])
+        first = len(plan["steps"]) + 1
+        for n in range(first, first + quick_steps):
+            plan["steps"].append({"intent": f"Add a packs_needed helper for packs of {n} "
+                                            f"items in shop/packs{n}.py",
+                                  "files": [f"shop/packs{n}.py"]})
+            by_key[(FAST, f"STEP {n}:")] = _quick_step_answer(n)
+        by_key[(DEEP, plan_key)] = ('{"steps": [\n  '
+                                    + ",\n  ".join(json.dumps(st) for st in plan["steps"])
+                                    + "\n]}")
+    keys = [k for m, k in by_key if m == FAST and k.startswith("STEP ")]
     out = []
-    for key in ("STEP 1:", "STEP 2:", "STEP 3", "REPOSITORY FILES:", "PR FOR TASK"):
+    for key in [*keys, plan_key, "PR FOR TASK"]:
         fast, deep = by_key.get((FAST, key)), by_key.get((DEEP, key))
         if key == "STEP 3":
             fast = deep
         out.append({"match": {"model": FAST, "contains": key}, "text": fast or deep})
         out.append({"match": {"model": DEEP, "contains": key}, "text": deep or fast})
     return out
+
+
+def _quick_step_answer(n: int) -> str:
+    return f"""Adding the helper in a new module.
+
+shop/packs{n}.py
+<<<<<<< SEARCH
+=======
+\"\"\"Packing orders into packs of {n} items.\"\"\"
+
+PACK_SIZE = {n}
+
+
+def packs_needed(items: int) -> int:
+    \"\"\"Whole packs of PACK_SIZE items needed for ``items`` items (at least one).\"\"\"
+    if items <= 0:
+        return 1
+    return -(-items // PACK_SIZE)
+>>>>>>> REPLACE
+"""
 
 
 def _policy_file(dirpath: Path, name: str, base_url: str) -> Path:
@@ -111,14 +148,23 @@ def _measure(job: Any) -> dict[str, Any]:
     }
 
 
-async def _run_policy(name: str, policy: Path, workdir: Path) -> dict[str, Any]:
+def bench_task(quick_steps: int = 0) -> str:
+    from orchestrator.demo import DEMO_TASK
+
+    if not quick_steps:
+        return DEMO_TASK
+    return (f"{DEMO_TASK} Also add packs_needed helpers for packs of 4 to {3 + quick_steps} "
+            "items, one module each.")
+
+
+async def _run_policy(name: str, policy: Path, workdir: Path, task: str) -> dict[str, Any]:
     from orchestrator.cli.jobs import create_demo_repo
-    from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD
+    from orchestrator.demo import DEMO_TEST_CMD
     from orchestrator.jobstore import JobRecord, new_job_id
     from orchestrator.runner import run_job
 
     repo = create_demo_repo(workdir / f"shop-{name}")
-    job = JobRecord(job_id=new_job_id(), repo=str(repo), task=DEMO_TASK, policy=str(policy),
+    job = JobRecord(job_id=new_job_id(), repo=str(repo), task=task, policy=str(policy),
                     test_cmd=DEMO_TEST_CMD, pr="bundle")
     job.save()
     job = await run_job(job)
@@ -128,10 +174,20 @@ async def _run_policy(name: str, policy: Path, workdir: Path) -> dict[str, Any]:
 @click.command()
 @click.option("--policies", default=",".join(POLICIES), show_default=True,
               help="Comma-separated policies to compare.")
+@click.option("--quick-steps", type=click.IntRange(0, 20), default=0, show_default=True,
+              help="Add this many quick single-file steps to the demo's three (each a small "
+                   "helper in a new module), to see how the policies compare as the share "
+                   "of quick steps grows. 0 runs the demo scenario as it is.")
 @click.option("--json", "json_out", is_flag=True, help="Print the results as JSON.")
-def cli(policies: str, json_out: bool) -> None:
+def cli(policies: str, quick_steps: int, json_out: bool) -> None:
     """Run the demo scenario under each policy in one run and compare wall time, model
-    time, verification time and the orchestrator's overhead per step."""
+    time, verification time and the orchestrator's overhead per step.
+
+    The demo scenario has three steps, one of them security-sensitive (it runs on the
+    deep tier under every policy but fast-only), and the plan is made on deep; so the
+    gain of `default` over `deep-only` is bounded by that mix. --quick-steps measures it
+    for tasks with more quick steps.
+    """
     import os
 
     from orchestrator.config import use_settings
@@ -143,15 +199,18 @@ def cli(policies: str, json_out: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="tandem-bench-e2e-") as tmp:
         workdir = Path(tmp)
         use_settings(home=workdir / "home")
-        with SimServer.subprocess(SimConfig(tape=validate_entries(bench_tape()))) as sim:
+        tape = validate_entries(bench_tape(quick_steps))
+        with SimServer.subprocess(SimConfig(tape=tape)) as sim:
             for name in names:
                 policy = _policy_file(workdir, name, sim.base_url)
-                results[name] = asyncio.run(_run_policy(name, policy, workdir))
+                results[name] = asyncio.run(
+                    _run_policy(name, policy, workdir, bench_task(quick_steps)))
                 if not json_out:
                     click.echo(f"{name}: {json.dumps(results[name])}", err=True)
     out: dict[str, Any] = {
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
                    f"Python {platform.python_version()}",
+        "quick_steps_added": quick_steps,
         "policies": results,
         "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
