@@ -35,7 +35,8 @@ def run_git(
     """Run ``git args`` in ``cwd``; a failure raises ``GitError`` with git's last line."""
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=git_env(env), capture_output=True, text=True,
+            ["git", *args], cwd=cwd, env=git_env(env), capture_output=True,
+            encoding="utf-8", errors="replace",  # a patch may hold any bytes
             timeout=GIT_TIMEOUT_S, check=False, input=stdin,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -70,8 +71,11 @@ def commit_message(cwd: Path, sha: str) -> str:
 
 
 def commit_patch(cwd: Path, sha: str) -> str:
-    """The diff one commit introduces (binary files as git's binary patches)."""
-    return run_git(cwd, "show", "--format=", "--patch", "--binary", "--no-color", sha).stdout
+    """The diff one commit introduces, every file shown as text (for the secret scan: a
+    file that git or a ``.gitattributes`` rule calls binary would otherwise show as a
+    binary patch, its content unreadable to the scan)."""
+    return run_git(cwd, "show", "--format=", "--patch", "--text", "--no-textconv",
+                   "--no-ext-diff", "--no-color", sha).stdout
 
 
 def remote_head_branch(cwd: Path, remote: str) -> str | None:

@@ -125,6 +125,10 @@ def _state_for(
 
 def _apply_block(state: _FileState, block: EditBlock) -> bool:
     """Apply one block to the in-memory state; True when matched ignoring whitespace."""
+    if "\0" in block.replace:
+        # A NUL byte makes git (and the gate's diff) treat the file as binary: its
+        # content would pass the gate unseen. Edits are text.
+        raise NoMatch("the replacement holds a NUL byte; edits are text only")
     if block.delete:
         if state.text is None:
             raise NoMatch("the file to delete does not exist")

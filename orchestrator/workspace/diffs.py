@@ -24,7 +24,10 @@ def changed_paths(root: Path, base: str) -> list[str]:
 
 
 def worktree_diff(root: Path, base: str, max_file_bytes: int) -> str:
-    tracked = run_git(root, ["diff", "--no-color", "--no-ext-diff", "--no-renames", base, "--"])
+    # --text: a repository's .gitattributes can mark any file binary (``-diff``), which
+    # would hide its content from whoever reads this diff (the gate, the reviewer).
+    tracked = run_git(root, ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--text",
+                             "--no-renames", base, "--"])
     parts = [tracked.decode("utf-8", "replace")]
     parts += [_new_file_diff(root, rel, max_file_bytes) for rel in untracked(root)]
     return "".join(parts)

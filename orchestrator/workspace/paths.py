@@ -62,6 +62,8 @@ def _check_existing(rel: str, real: Path) -> None:
         return
     except NotADirectoryError:
         raise UnsafePath(f"refused edit path {rel!r}: a parent is a file") from None
+    except OSError as exc:  # a name too long, a symlink loop: refused like the others
+        raise UnsafePath(f"refused edit path {rel[:200]!r}: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
         raise UnsafePath(f"refused edit path {rel!r}: it is a directory")
     if not stat.S_ISREG(st.st_mode):

@@ -111,3 +111,17 @@ async def test_known_secret_values_passed_by_the_caller_block(
         await deliver(job_repo.worktree, job_repo.branch, job_repo.base_sha, CLEAN,
                       _cfg(forge), tmp_path / "state", known_secrets=[value])
     assert job_repo.remote_sha() is None and forge.requests == []
+
+
+@pytest.mark.parametrize("files", [
+    {"fixture.dat": b"\0\nAWS_KEY_ID=" + PLANTED.encode() + b"\n"},  # git calls it binary
+    {".gitattributes": "*.cfg -diff\n", "app.cfg": f"key = {PLANTED}\n"},  # so does this rule
+], ids=["nul-byte", "gitattributes"])
+async def test_a_secret_in_a_file_git_calls_binary_blocks(
+    files: dict[str, str | bytes | None], job_repo: JobRepo, forge: ForgeStandIn,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A binary patch would hide the content from the scan: it reads every file as text."""
+    job_repo.commit_step(3, files, "fast", "spark-sim")
+    msg = await _blocked(job_repo, forge, tmp_path, CLEAN, caplog, "bundle")
+    assert "(aws-access-key)" in msg

@@ -124,3 +124,14 @@ def test_file_mode_preserved(ws: Workspace) -> None:
     ws.apply_edits(parse_edits(block("run.sh", "echo hi\n", "echo bye\n")))
     assert script.stat().st_mode & 0o777 == 0o755
     assert not [p for p in Path(ws.path).iterdir() if p.name.endswith(".tandem-tmp")]
+
+
+def test_a_nul_byte_in_an_edit_is_refused(ws: Workspace) -> None:
+    """git (and so the gate's diff) would call the file binary and show none of it."""
+    text = block("new.dat", "", "\0\nAWS_KEY_ID=AKIAQ7ZT3B5XK2M9R4WD\n")
+    text += block("app.py", "    return a + b\n", "    return a\0 + b\n")
+    with pytest.raises(EditApplyError, match="NUL byte") as err:
+        ws.apply_edits(parse_edits(text))
+    assert "2 of 2 edit blocks did not apply" in str(err.value)
+    assert not (ws.path / "new.dat").exists()
+    assert (ws.path / "app.py").read_text() == "def add(a, b):\n    return a + b\n"

@@ -178,3 +178,13 @@ def test_restore_of_a_known_checkpoint_skips_the_checks(
     from orchestrator.errors import WorkspaceError
     with pytest.raises(WorkspaceError, match="not a checkpoint"):
         ws.restore(foreign)
+
+
+def test_git_diff_shows_files_a_gitattributes_rule_calls_binary(ws: Workspace) -> None:
+    """The repository's ``.gitattributes`` is not trusted: ``-diff`` must not hide a
+    file's content from the gate, which reads git's diff when the in-process one is not
+    available (after a resume)."""
+    base = _checkpointed(ws, {".gitattributes": b"*.cfg -diff\n", "app.cfg": b"a = 1\n"})
+    (ws.path / "app.cfg").write_text("a = 1\ntoken = AKIAQ7ZT3B5XK2M9R4WD\n")
+    diff = ws.diff(base)
+    assert "+token = AKIAQ7ZT3B5XK2M9R4WD" in diff and "Binary files" not in diff

@@ -107,3 +107,10 @@ def test_oversized_target_refused(git_repo: Path, tmp_path: Path) -> None:
     text = "big.txt\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n"
     with pytest.raises(UnsafePath, match="over the 64-byte limit"):
         ws.apply_edits(parse_edits(text))
+
+
+def test_name_too_long_and_symlink_loop_refused(ws: Workspace) -> None:
+    """Errors of the file system itself are refusals the model can fix, not a crash."""
+    assert_refused(ws, "a" * 300 + ".py", "File name too long")
+    (ws.path / "loop").symlink_to("loop")
+    assert_refused(ws, "loop/x.py", "refused edit path")
