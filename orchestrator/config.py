@@ -8,6 +8,7 @@ prefix, e.g. ``TANDEM_HOME=/srv/tandem`` or ``TANDEM_REDIS_URL=redis://localhost
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -102,6 +103,25 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     return env
+
+
+def protect_environment() -> bool:
+    """Keep this process's environment (the API keys) from the commands it runs.
+
+    ``scrubbed_env`` gives a verification command none of the keys, but a process of the
+    same user can still read ``/proc/<pid>/environ`` of its parent (the environment the
+    process started with, whatever ``os.environ`` holds since) or attach to it with a
+    debugger. Marking the process not dumpable (``PR_SET_DUMPABLE`` 0, Linux) closes
+    both to everyone but root; it also turns off core dumps. Returns whether it took
+    effect (False off Linux).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    pr_set_dumpable = 4
+    libc = ctypes.CDLL(None, use_errno=True)
+    return bool(libc.prctl(pr_set_dumpable, 0, 0, 0, 0) == 0)
 
 
 def secret_values(names: list[str] | tuple[str, ...]) -> list[str]:

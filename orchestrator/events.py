@@ -1,8 +1,9 @@
 """The per-job event log: one JSON object per line, appended and flushed as it happens.
 
-Everything written here is redacted first (``secrets.redact``) with the values of the
-secret variables in use, so an API key that leaks into model output, a test log or an
-error message never reaches the log. Receipts are events of type ``receipt``.
+Everything written here is redacted first (``secrets.redact``, on each string of the
+event) with the values of the secret variables in use, so an API key that leaks into
+model output, a test log or an error message never reaches the log. Receipts are events
+of type ``receipt``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,19 @@ def _redactor(known_values: Sequence[str]) -> Callable[[str], str]:
     return lambda text: redact(text, values)
 
 
+def redact_tree(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` (decoded JSON) with every string redacted on its own: a multi-line
+    secret (a private key, a ``password: ...`` line) is only recognised in its text with
+    real line breaks, not once ``json.dumps`` has escaped them."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_tree(k, redact): redact_tree(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_tree(v, redact) for v in value]
+    return value
+
+
 class EventLog:
     """Append-only JSONL log of one job (``<home>/jobs/<job>/events.jsonl``)."""
 
@@ -46,8 +60,9 @@ class EventLog:
 
     def emit(self, type_: str, **payload: Any) -> dict[str, Any]:
         event = {"ts": time.time(), "job_id": self.job_id, "type": type_, **payload}
-        line = self._redact(json.dumps(event, default=str, ensure_ascii=False))
-        event = json.loads(line)
+        plain = json.loads(json.dumps(event, default=str, ensure_ascii=False))
+        event = redact_tree(plain, self._redact)
+        line = json.dumps(event, ensure_ascii=False)
         with self._lock:
             self._fh.write(line + "\n")
             self._fh.flush()

@@ -196,6 +196,13 @@ class JobRuntime:
     def known_secrets(self) -> list[str]:
         return known_secret_values(self.policy)
 
+    def redact(self, text: str) -> str:
+        """``text`` with every secret (a known key value, a provider key format, ...)
+        replaced: for model-written text bound for a commit, a prompt or a log."""
+        from orchestrator.secrets import redact
+
+        return redact(text, self.known_secrets)
+
     @property
     def home(self) -> Path:
         return get_settings().home

@@ -124,6 +124,8 @@ async def plan(state: JobState, rt: JobRuntime) -> Update:
         raise InvalidModelOutput(f"the plan did not validate after "
                                  f"{rt.policy.retries.plan_repairs} repairs: {exc}") from exc
     steps = [s.model_dump() for s in result.steps]
+    for step in steps:  # model text: it reaches commit messages, prompts and the PR
+        step["intent"] = rt.redact(step["intent"])
     rt.events.emit("plan", steps=steps)
     return {"plan": steps, "step_index": 0, "next": "route"}
 
@@ -274,6 +276,8 @@ async def verify(state: JobState, rt: JobRuntime) -> Update:
     rt.ws.settle()  # the commands may run git: the last commit's index update is done
     results = await rt.run_blocking(run_all, rt.verify_specs, rt.ws.path)
     await rt.fenced()  # the commands can outlast a lease; a commit or a restore follows
+    # The output goes into the job's state, the next prompt and the step's commit.
+    results = [r.model_copy(update={"output_tail": rt.redact(r.output_tail)}) for r in results]
     summary = [r.model_dump(exclude={"output_tail"}) | {"summary": r.summary} for r in results]
     rt.events.emit("verify", step=step_no, tier=state["tier"], results=summary)
     if all(r.passed for r in results):
@@ -409,6 +413,9 @@ async def _checkpoint(state: JobState, rt: JobRuntime) -> Update:
         # One line: a line break inside a value would end git's trailer block.
         trailers["Tandem-Escalation"] = " ".join(" | ".join(state["escalations"]).split())[:500]
     subject = f"{rt.policy.checkpoint.message_prefix} step {step_no}: {step['intent']}"
+    # The commit can be pushed at once: nothing in it may carry a secret (the intent was
+    # redacted with the plan; the escalation reasons quote verification output).
+    subject, trailers = rt.redact(subject), {k: rt.redact(v) for k, v in trailers.items()}
     # In a thread: the commit (and a push to the shared remote) must not stall the event
     # loop, which also serves steering and control messages.
     sha = await rt.run_blocking(rt.adopt_or_commit, state["checkpoint_sha"], step_no,

@@ -17,7 +17,7 @@ from langgraph.types import Command
 
 from orchestrator import control
 from orchestrator.budget import new_usage
-from orchestrator.config import get_settings
+from orchestrator.config import get_settings, protect_environment
 from orchestrator.errors import ConfigError, JobError, LeaseLost
 from orchestrator.events import EventLog
 from orchestrator.gateway import ModelGateway
@@ -131,6 +131,7 @@ async def run_job(
     nothing written and the job left to the worker that holds it now)."""
     policy = job_policy(job)
     check_runnable(policy, job.tape, sim_url)
+    protect_environment()  # the verification commands run the repository's code
     job.status = "running"
     job.pause_reason = None
     job.save()

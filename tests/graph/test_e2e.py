@@ -6,6 +6,7 @@ repositories, real verification commands, the real graph and SQLite checkpointer
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -359,3 +360,57 @@ def test_each_gate_escalation_belongs_to_its_own_step(tmp_path: Path, demo_repo:
     done = [e["ts"] for e in read_events(job.events_path) if e["type"] == "checkpoint"]
     assert job.steps[1]["duration_ms"] <= (done[1] - done[0]) * 1000  # timed from its start
     assert "def known_key" in _git(job.worktree, "show", "HEAD:shop/auth.py")
+
+
+def test_a_secret_in_the_plan_reaches_no_commit_or_log(
+    tmp_path: Path, demo_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan is model text, and its intents become commit subjects that may be pushed
+    at once: secrets in them are redacted when the plan arrives."""
+    key = "sk-proj-Qm7XvR2kLp9ZtB4wNc8Hs1Fd"
+    monkeypatch.setenv("TANDEM_TEST_FAST_KEY", key)
+    aws = "AKIAQ3EGUX7RW2MNZP5T"
+    plan = ('{"steps": [{"intent": "Add a slugify helper (deploy key ' + aws + ', api key '
+            + key + ')", "files": ["shop/text.py"]}]}')
+    tape = [{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT},
+            {"match": {"model": DEEP, "contains": "REPOSITORY FILES:"}, "text": plan},
+            {"match": {"model": FAST, "contains": "PR FOR TASK"}, "text": PR_TEXT}]
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url,
+                              fast_extra={"api_key_env": "TANDEM_TEST_FAST_KEY"})
+        job = _run(_job(demo_repo, policy, task="Add slugify"))
+    assert job.status == "done", job.error
+    log = _git(job.worktree, "log", "--format=%B",
+               f"{job.base_sha}..{job.steps[0]['checkpoint_sha']}")
+    assert "Add a slugify helper (deploy key [REDACTED:" in log
+    written = [log, job.events_path.read_text(),
+               *(p.read_text() for p in Path(job.pr_result["bundle_dir"]).rglob("*")
+                 if p.is_file())]
+    for text in written:
+        assert aws not in text and key not in text
+
+
+def test_a_key_printed_by_the_tests_is_kept_out_of_state_and_prompts(
+    tmp_path: Path, demo_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verification output feeds the next prompt and the job's saved state: a key in it
+    (here the fast tier's own, which a test could find on the machine) is redacted."""
+    key = "sk-proj-Wx4Lq8Zr2Nv6Tb1Pk9Jd3Hs7"
+    monkeypatch.setenv("TANDEM_TEST_FAST_KEY", key)
+    tape = _base_tape([{"match": {"contains": "STEP 1"}, "text": SLUGIFY_EDIT}])
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url,
+                              fast_extra={"api_key_env": "TANDEM_TEST_FAST_KEY"})
+        job = _job(demo_repo, policy, task="Add slugify")
+        leak = tmp_path / "found-on-the-machine.txt"
+        leak.write_text(f"FAILED test_x: key {key} rejected")
+        job.test_cmd = f"{{python}} -c \"print(open('{leak}').read()); exit(1)\""
+        job.save()
+        job = _run(job)
+    assert job.status == "paused", job.error
+    home = Path(os.environ["TANDEM_HOME"])
+    stored = [p for p in home.rglob("*") if p.is_file()]
+    assert any(p.suffix in (".sqlite", ".db") or "sqlite" in p.name for p in stored)
+    for path in stored:
+        assert key.encode() not in path.read_bytes(), path
+    assert "key [REDACTED:" in job.events_path.read_text()  # the summary, redacted
