@@ -1,8 +1,18 @@
 """Verification commands (tests, linters) run in the job worktree.
 
-Each command runs with a scrubbed environment (no API keys or tokens: model-written code
-is not trusted), its own process group, and a timeout that kills the whole group. A
-failure is an observation for the model: the tail of the output plus a *signature* (the
+The commands are the repository's own tests, so they are not trusted code. Each runs with a
+scrubbed environment (no API keys or tokens), in its own process group, under a wall-clock
+deadline:
+
+- Output is read as it comes, into a buffer that keeps only the tail, so a command that
+  prints gigabytes cannot grow this process (the model only ever sees the tail anyway).
+- At the deadline the whole group is killed and reading stops after a short grace, even if
+  a descendant that left the group (``setsid``) still holds the pipe: the job must not hang.
+- When the command exits by itself, what is left of its group (background children) is
+  killed too, so nothing outlives verification holding files or ports; the command's own
+  exit code decides the result.
+
+A failure is an observation for the model: the tail of the output plus a *signature* (the
 failing test ids, or the normalised last lines) used to detect "no progress".
 """
 
@@ -11,12 +21,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import selectors
 import shlex
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -24,6 +36,14 @@ from pydantic import BaseModel
 from orchestrator.config import scrubbed_env
 
 _OUTPUT_TAIL_CHARS = 4000
+# Bytes kept while reading: enough for the last _OUTPUT_TAIL_CHARS characters of utf-8.
+_OUTPUT_TAIL_BYTES = 4 * _OUTPUT_TAIL_CHARS
+_READ_CHUNK_BYTES = 64 * 1024
+# How long one wait on the pipe may last: the bound on noticing an exit or the deadline.
+_POLL_S = 0.05
+# After the command ended (or was killed), how long to keep reading what is left in the pipe.
+# Short because a descendant that escaped the group can hold the pipe open for ever.
+_DRAIN_GRACE_S = 0.5
 _FAILED_ID = re.compile(
     r"^(?:FAILED|ERROR)[: ]+(\S+)|^(?:FAIL|ERROR): (\S+ \([^)]*\))|^--- FAIL: (\S+)", re.M
 )
@@ -55,6 +75,29 @@ class VerifyResult(BaseModel):
         return f"exit {self.exit_code}: {last[0][:200]}"
 
 
+class _Tail:
+    """The last bytes of a stream, and how many bytes it had in all."""
+
+    def __init__(self, limit_bytes: int = _OUTPUT_TAIL_BYTES) -> None:
+        self._limit = limit_bytes
+        self._buf = bytearray()
+        self.total_bytes = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total_bytes += len(chunk)
+        self._buf += chunk
+        if len(self._buf) > self._limit:
+            del self._buf[: len(self._buf) - self._limit]
+
+    def text(self) -> tuple[str, int]:
+        """The last ``_OUTPUT_TAIL_CHARS`` characters, and how many bytes came before them."""
+        # surrogateescape maps every byte to a character and back, so the count of bytes
+        # cut is exact; "replace" (what the model reads) is applied to the kept part only.
+        kept = self._buf.decode("utf-8", "surrogateescape")[-_OUTPUT_TAIL_CHARS:]
+        kept_bytes = kept.encode("utf-8", "surrogateescape")
+        return kept_bytes.decode("utf-8", "replace"), self.total_bytes - len(kept_bytes)
+
+
 def _argv(cmd: str | list[str]) -> list[str]:
     argv = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
     # `{python}` names the interpreter running Tandem (useful for portable policies).
@@ -66,6 +109,64 @@ def failure_signature(output: str) -> str:
     ids = sorted({next(g for g in m.groups() if g) for m in _FAILED_ID.finditer(output)})
     basis = "\n".join(ids) if ids else _NOISE.sub("", "\n".join(output.strip().splitlines()[-5:]))
     return hashlib.sha256(basis.encode()).hexdigest()[:16]
+
+
+def _kill_group(pgid: int) -> None:
+    # The group may be gone already (ESRCH), or hold only zombies (EPERM on macOS).
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _has_exited(pid: int) -> bool:
+    """Whether the process has ended, without reaping it.
+
+    Left unreaped, its pid cannot be reused, so the group can still be killed by that id.
+    """
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped elsewhere (a SIGCHLD handler): it has ended
+        return True
+
+
+def _read_some(sel: selectors.BaseSelector, fd: int, tail: _Tail, wait_s: float) -> bool:
+    """Wait up to ``wait_s`` for output and keep it; False once the pipe is at EOF."""
+    if not sel.select(max(wait_s, 0.0)):
+        return True
+    chunk = os.read(fd, _READ_CHUNK_BYTES)
+    tail.add(chunk)
+    return bool(chunk)
+
+
+def _drain(sel: selectors.BaseSelector, fd: int, tail: _Tail, open_: bool) -> None:
+    """Read what is left until EOF, for at most ``_DRAIN_GRACE_S``."""
+    end = time.perf_counter() + _DRAIN_GRACE_S
+    while open_ and (left_s := end - time.perf_counter()) > 0:
+        open_ = _read_some(sel, fd, tail, min(left_s, _POLL_S))
+
+
+def _pump(proc: subprocess.Popen[bytes], fd: int, tail: _Tail, deadline: float) -> bool:
+    """Read output until the command exits or the deadline passes; True if it timed out.
+
+    Either way the command's process group is killed before returning.
+    """
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        open_ = True
+        timed_out = False
+        pause_s = 0.001
+        while not _has_exited(proc.pid):
+            left_s = deadline - time.perf_counter()
+            if left_s <= 0:
+                timed_out = True
+                break
+            if open_:
+                open_ = _read_some(sel, fd, tail, min(left_s, _POLL_S))
+            else:  # output closed, the process not ended yet: it usually is in a moment
+                time.sleep(min(left_s, pause_s))
+                pause_s = min(pause_s * 2, _POLL_S)
+        _kill_group(proc.pid)
+        _drain(sel, fd, tail, open_)
+    return timed_out
 
 
 def run_command(spec: CommandSpec, cwd: Path) -> VerifyResult:
@@ -80,19 +181,20 @@ def run_command(spec: CommandSpec, cwd: Path) -> VerifyResult:
             name=spec.name, passed=False, exit_code=None, duration_ms=0.0,
             output_tail=f"could not start {spec.cmd!r}: {exc}", signature="not-started",
         )
-    timed_out = False
-    try:
-        out, _ = proc.communicate(timeout=spec.timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-    text = out.decode("utf-8", "replace")[-_OUTPUT_TAIL_CHARS:]
+    assert proc.stdout is not None
+    tail = _Tail()
+    with proc.stdout:
+        timed_out = _pump(proc, proc.stdout.fileno(), tail, start + spec.timeout_s)
+    # Killed or exited: reaping is immediate unless the process is stuck in the kernel.
+    with suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=_DRAIN_GRACE_S)
+    text, cut_bytes = tail.text()
     passed = proc.returncode == 0 and not timed_out
+    note = f"[... {cut_bytes} bytes of earlier output not kept]\n" if cut_bytes else ""
     return VerifyResult(
         name=spec.name, passed=passed, exit_code=proc.returncode,
         duration_ms=(time.perf_counter() - start) * 1000, timed_out=timed_out,
-        output_tail=text, signature="" if passed else failure_signature(text),
+        output_tail=note + text, signature="" if passed else failure_signature(text),
     )
 
 
