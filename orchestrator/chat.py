@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.control import send_steer
-from orchestrator.errors import ConfigError, TandemError
+from orchestrator.errors import TandemError
 from orchestrator.jobstore import JobRecord, new_job_id
+from orchestrator.workspace.worktree import check_repo_root
 
 PROMPT = "tandem> "
 REDIRECT_PROMPT = "redirect> "
@@ -101,9 +102,7 @@ class ChatSession:
         self.out.flush()
 
     def loop(self) -> None:
-        if not (self.repo / ".git").exists():
-            raise ConfigError(f"{self.repo} is not a git repository (no .git): run `git init` "
-                              "there, or point tandem chat at the repository root")
+        self.repo = check_repo_root(self.repo, tool="tandem chat")
         self.say(f"tandem chat on {self.repo} — {HELP}")
         while True:
             try:

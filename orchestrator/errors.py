@@ -255,6 +255,10 @@ class JobNotRunning(JobError):
     """The job has no live process listening for steering messages."""
 
 
+class JobBusy(JobError):
+    """Another process is running the job on this machine."""
+
+
 # --- forge -------------------------------------------------------------------------
 
 

@@ -7,17 +7,20 @@ own progress lives in the LangGraph checkpointer and the code in git. Writes are
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets as _random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from orchestrator.config import get_settings
-from orchestrator.errors import JobNotFound
+from orchestrator.errors import ConfigError, JobBusy, JobNotFound
 from orchestrator.events import read_receipts
 from orchestrator.receipts import Receipt
 
@@ -88,16 +91,62 @@ def job_dir(job_id: str) -> Path:
 
 
 def load_job(job_id: str) -> JobRecord:
-    """The job record, or JobNotFound naming where it looked."""
+    """The job record (``job_id`` may be a unique prefix), or JobNotFound naming where it
+    looked."""
     path = job_dir(job_id) / "job.json"
     if not path.exists():
         root = jobs_root()
-        matches = [p.parent.name for p in root.glob(f"{job_id}*/job.json")] if root.exists() else []
-        if len(matches) == 1:
-            path = job_dir(matches[0]) / "job.json"
-        else:
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"{root} is not a folder: TANDEM_HOME must name a folder")
+        matches = sorted(p.parent.name for p in root.glob(f"{job_id}*/job.json")) \
+            if job_id and root.exists() else []
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise JobNotFound(f"{job_id!r} matches {len(matches)} jobs ({shown}): give more of "
+                              "the id")
+        if not matches:
             raise JobNotFound(f"no job {job_id!r} under {jobs_root()} (see `tandem jobs`)")
+        path = job_dir(matches[0]) / "job.json"
     return JobRecord(**json.loads(path.read_text(encoding="utf-8")))
+
+
+@contextlib.contextmanager
+def job_lock(job: JobRecord) -> Iterator[None]:
+    """Hold the job for this process while it runs: a second ``tandem resume`` (or
+    rollback) of a job that is still running here raises ``JobBusy`` instead of working
+    the same worktree. The lock is the kernel's (``flock``), so it ends with the process,
+    however that ends."""
+    job.dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(job.dir / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise JobBusy(f"job {job.job_id} is running in another process (pid {holder}): wait "
+                      f"for it (`tandem show {job.job_id} --follow`) or stop it first") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def running_pid(job: JobRecord) -> int | None:
+    """The pid of the process running the job on this machine, if one is."""
+    try:
+        fd = os.open(job.dir / "run.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        return int(text) if text.isdigit() else -1
+    finally:
+        os.close(fd)
+    return None
 
 
 def list_jobs() -> list[JobRecord]:

@@ -233,7 +233,9 @@ def validate(data: dict[str, Any], layers: Sequence[Layer]) -> Policy:
 
 
 def _policy_error(exc: ValidationError, data: dict[str, Any], layers: Sequence[Layer]) -> Exception:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # an unknown key (a typo) often explains the other errors, e.g. a missing ``tiers``
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     path = _with_rule_ids(data, tuple(err["loc"]))
     message = str(err["msg"]).removeprefix("Value error, ")
     if not path and (m := re.match(r"^([\w.\-\[\]]+): (.*)$", message)):
@@ -241,6 +243,8 @@ def _policy_error(exc: ValidationError, data: dict[str, Any], layers: Sequence[L
         message = m.group(2)
     if err["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; `tandem policy schema` lists the keys)"
+    elif err["type"] == "missing" and path == ("tiers",):
+        message += " (a policy that changes only some settings starts with 'extends: default')"
     elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):
         message += f" (got {err['input']!r})"
     return error_at(layers, path, message)

@@ -7,6 +7,8 @@ killed at any point (``kill -9`` included) resumes exactly where its state says 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext
@@ -23,12 +25,14 @@ from orchestrator.events import EventLog
 from orchestrator.gateway import ModelGateway
 from orchestrator.graph import build_graph
 from orchestrator.jobctx import JobRuntime, WorktreeFence, known_secret_values
-from orchestrator.jobstore import JobRecord
+from orchestrator.jobstore import JobRecord, job_lock
 from orchestrator.notify import notify_pause
 from orchestrator.policy import Policy, load_policy
 from orchestrator.state import JobState
 from orchestrator.verify import CommandSpec
 from orchestrator.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -129,6 +133,16 @@ async def run_job(
     ``forced_tier`` fixes the tier of a new job's first step (the interactive chat);
     ``fence`` is a queue worker's lease on the job (``LeaseLost`` stops the run, with
     nothing written and the job left to the worker that holds it now)."""
+    with job_lock(job):
+        return await _run_locked(job, resume_value=resume_value, listeners=listeners,
+                                 sim_url=sim_url, saver=saver, forced_tier=forced_tier,
+                                 fence=fence)
+
+
+async def _run_locked(
+    job: JobRecord, *, resume_value: Any, listeners: tuple[Listener, ...], sim_url: str | None,
+    saver: Any, forced_tier: str | None, fence: WorktreeFence | None,
+) -> JobRecord:
     policy = job_policy(job)
     check_runnable(policy, job.tape, sim_url)
     protect_environment()  # the verification commands run the repository's code
@@ -191,6 +205,10 @@ async def _invoke(
                             durability="sync")
     except LeaseLost:
         raise  # another worker runs the job now: its record and events are not ours to end
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM (a worker's cancel is its own)
+        if rt.fence is None:
+            await _mark_interrupted(job, rt, graph, config)
+        raise
     except Exception as exc:
         job.status = "failed"
         job.error = f"{type(exc).__name__}: {exc}"
@@ -200,6 +218,18 @@ async def _invoke(
     rt.retry_push()
     _record(job, await graph.aget_state({"configurable": {"thread_id": job.job_id}}))
     rt.events.emit("job." + job.status, reason=job.pause_reason)
+
+
+async def _mark_interrupted(job: JobRecord, rt: JobRuntime, graph: Any, config: Any) -> None:
+    """Record an interrupted run as what it is: paused, with the steps it checkpointed."""
+    try:
+        _record(job, await graph.aget_state(config))
+    except Exception:  # the record below still says what happened
+        log.debug("job %s: could not read the graph state after the interrupt", job.job_id,
+                  exc_info=True)
+    job.status, job.pause_reason = "paused", "interrupted"
+    job.save()
+    rt.events.emit("job.interrupted", steps=len(job.steps))
 
 
 def _record(job: JobRecord, snap: Any) -> None:
@@ -239,12 +269,23 @@ async def rollback_job(job: JobRecord, step: int) -> str:
     """Restore the worktree and the graph to just after step ``step``; returns the sha."""
     if not job.worktree:
         raise ConfigError(f"job {job.job_id} has no worktree yet")
+    with job_lock(job):
+        return await _rollback_locked(job, step)
+
+
+async def _rollback_locked(job: JobRecord, step: int) -> str:
     ws = open_workspace(job, job_policy(job))
+    # What the rollback takes off the branch, said where it can be found again.
+    for c in ws.list_checkpoints():
+        if c.step is not None and c.step > step:
+            log.warning("job %s: rollback drops %s (step %s: %s)", job.job_id, c.sha[:12],
+                        c.step, c.subject)
     sha = ws.rollback(step)
     async with checkpointer() as store:
         job.resume_checkpoint_id = await history_config_for_step(job, step, store)
     job.status = "paused"
     job.pause_reason = f"rolled back to step {step}"
     job.head_sha = sha
+    job.steps = [s for s in job.steps if s.get("step", 0) <= step]
     job.save()
     return sha

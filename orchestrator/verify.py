@@ -26,6 +26,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -144,7 +145,8 @@ def _drain(sel: selectors.BaseSelector, fd: int, tail: _Tail, open_: bool) -> No
         open_ = _read_some(sel, fd, tail, min(left_s, _POLL_S))
 
 
-def _pump(proc: subprocess.Popen[bytes], fd: int, tail: _Tail, deadline: float) -> bool:
+def _pump(proc: subprocess.Popen[bytes], fd: int, tail: _Tail, deadline: float,
+          stop: threading.Event | None = None) -> bool:
     """Read output until the command exits or the deadline passes; True if it timed out.
 
     Either way the command's process group is killed before returning.
@@ -156,7 +158,7 @@ def _pump(proc: subprocess.Popen[bytes], fd: int, tail: _Tail, deadline: float) 
         pause_s = 0.001
         while not _has_exited(proc.pid):
             left_s = deadline - time.perf_counter()
-            if left_s <= 0:
+            if left_s <= 0 or (stop is not None and stop.is_set()):
                 timed_out = True
                 break
             if open_:
@@ -169,7 +171,9 @@ def _pump(proc: subprocess.Popen[bytes], fd: int, tail: _Tail, deadline: float) 
     return timed_out
 
 
-def run_command(spec: CommandSpec, cwd: Path) -> VerifyResult:
+def run_command(spec: CommandSpec, cwd: Path,
+                stop: threading.Event | None = None) -> VerifyResult:
+    """Run one command; ``stop`` set (the job was interrupted) ends it as a timeout does."""
     start = time.perf_counter()
     try:
         proc = subprocess.Popen(
@@ -184,7 +188,7 @@ def run_command(spec: CommandSpec, cwd: Path) -> VerifyResult:
     assert proc.stdout is not None
     tail = _Tail()
     with proc.stdout:
-        timed_out = _pump(proc, proc.stdout.fileno(), tail, start + spec.timeout_s)
+        timed_out = _pump(proc, proc.stdout.fileno(), tail, start + spec.timeout_s, stop)
     # Killed or exited: reaping is immediate unless the process is stuck in the kernel.
     with suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=_DRAIN_GRACE_S)
@@ -198,6 +202,7 @@ def run_command(spec: CommandSpec, cwd: Path) -> VerifyResult:
     )
 
 
-def run_all(specs: Sequence[CommandSpec], cwd: Path) -> list[VerifyResult]:
+def run_all(specs: Sequence[CommandSpec], cwd: Path,
+            stop: threading.Event | None = None) -> list[VerifyResult]:
     """Run every command (even after a failure, so the model sees all of them)."""
-    return [run_command(s, cwd) for s in specs]
+    return [run_command(s, cwd, stop) for s in specs]

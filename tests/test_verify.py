@@ -180,3 +180,15 @@ def test_environment_is_scrubbed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     r = _run(tmp_path, ["{python}", "-c", script])
     assert r.passed
     assert r.output_tail == "None None 0 True\n"
+
+
+def test_stop_ends_the_command_at_once(tmp_path: Path) -> None:
+    """An interrupted job sets ``stop``: the command's group is killed, as at a timeout."""
+    import threading
+
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    start = time.monotonic()
+    result = run_command(CommandSpec(name="t", cmd=["sleep", "30"], timeout_s=30), tmp_path,
+                         stop)
+    assert time.monotonic() - start < 5 and result.timed_out and not result.passed

@@ -159,10 +159,21 @@ async def measure(url: str, jobs: int, checkpoints: int) -> dict[str, Any]:
     }
 
 
+def _redis_url_callback(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    from orchestrator.cli.queue import check_redis_url
+
+    return None if value is None else check_redis_url(value)
+
+
 @click.command()
-@click.option("--redis-url", help="Redis to measure (default: a throw-away local redis-server).")
-@click.option("--jobs", default=500, show_default=True, help="No-op jobs per throughput run.")
-@click.option("--checkpoints", default=300, show_default=True, help="Checkpoints per saver.")
+@click.option("--redis-url", callback=_redis_url_callback,
+              help="Redis to measure (default: a throw-away local redis-server).")
+@click.option("--jobs", default=500, show_default=True, type=click.IntRange(1),
+              help="No-op jobs per throughput run.")
+@click.option("--checkpoints", default=300, show_default=True, type=click.IntRange(1),
+              help="Checkpoints per saver.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def cli(redis_url: str | None, jobs: int, checkpoints: int, as_json: bool) -> None:
     """Queue latency and throughput, and Redis vs SQLite saver timings, in one run."""

@@ -156,10 +156,11 @@ async def run_bench(
 
 
 @click.command("steer")
-@click.option("--steers", "n_steers", default=30, show_default=True,
+@click.option("--steers", "n_steers", default=30, show_default=True, type=click.IntRange(1),
               help="Timed steers per mode (at least 30 for the record).")
-@click.option("--warmup", default=2, show_default=True, help="Untimed steers per mode first.")
-@click.option("--cli-steers", "n_cli", default=5, show_default=True,
+@click.option("--warmup", default=2, show_default=True, type=click.IntRange(0),
+              help="Untimed steers per mode first.")
+@click.option("--cli-steers", "n_cli", default=5, show_default=True, type=click.IntRange(0),
               help="Extra WebSocket steers sent by running the `tandem steer` command itself "
               "(a new process each: adds interpreter start-up; reported apart).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

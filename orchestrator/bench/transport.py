@@ -256,11 +256,11 @@ def tls_round_trips(n_requests: int) -> dict[str, Any]:
 
 
 @click.command("transport")
-@click.option("--requests", "n_requests", default=300, show_default=True,
+@click.option("--requests", "n_requests", default=300, show_default=True, type=click.IntRange(1),
               help="One-token round trips per transport (at least 200 for the record).")
-@click.option("--tokens", default=20_000, show_default=True,
+@click.option("--tokens", default=20_000, show_default=True, type=click.IntRange(1),
               help="Length of the stream used for CPU per token.")
-@click.option("--repeats", default=3, show_default=True,
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1),
               help="CPU measurements per consumer (the median is reported).")
 @click.option("--no-tls", "no_tls", is_flag=True,
               help="Skip the round trips over TLS (the `tls` object says so).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -16,21 +17,50 @@ import click
 from orchestrator.cli import emit_json
 from orchestrator.cli.progress import Progress, receipts_table
 from orchestrator.config import get_settings
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, TandemError
 from orchestrator.events import read_events
-from orchestrator.jobstore import JobRecord, list_jobs, load_job, new_job_id
+from orchestrator.jobstore import JobRecord, list_jobs, load_job, new_job_id, running_pid
+from orchestrator.workspace.worktree import check_repo_root
 
 PR_KINDS = click.Choice(["bundle", "github", "gitlab", "none"])
 EXIT_PAUSED = 3  # the job waits: for `tandem resume`, or a human's approve/reject
 
 
-def _execute(job: JobRecord, *, json_out: bool, resume_value: Any = None) -> JobRecord:
+def _execute(job: JobRecord, *, json_out: bool, resume_value: Any = None,
+             new: bool = False) -> JobRecord:
+    from orchestrator.cli.queue import check_env_redis_url
     from orchestrator.runner import run_job
 
+    check_env_redis_url()  # a job also listens on it (steering, approvals) when it is set
     progress = Progress(enabled=not json_out)
-    job = asyncio.run(run_job(job, resume_value=resume_value, listeners=(progress.on_event,)))
+
+    async def main() -> JobRecord:
+        # SIGTERM stops the job as Ctrl-C does: the run is recorded as interrupted.
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await run_job(job, resume_value=resume_value, listeners=(progress.on_event,))
+
+    try:
+        job = asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        progress.close()
+        _interrupted(job.job_id)
+    except TandemError:
+        progress.close()
+        if new and not job.events_path.exists():  # refused before it started: no record
+            shutil.rmtree(job.dir, ignore_errors=True)
+        raise
     progress.close()
     return job
+
+
+def _interrupted(job_id: str) -> None:
+    job = load_job(job_id)
+    done = f"after step {job.steps[-1]['step']}" if job.steps else "before its first checkpoint"
+    click.echo(f"tandem: job {job_id} interrupted {done}; continue with "
+               f"`tandem resume {job_id}`", err=True)
+    sys.exit(130)
 
 
 def _job_summary(job: JobRecord) -> dict[str, Any]:
@@ -59,17 +89,42 @@ def _report(job: JobRecord, json_out: bool) -> None:
         sys.exit(EXIT_PAUSED)
 
 
-def execute(job: JobRecord, *, json_out: bool, resume_value: Any = None) -> None:
-    """Run or resume a job, then report it (every job command, approve/reject included)."""
-    _report(_execute(job, json_out=json_out, resume_value=resume_value), json_out)
+def execute(job: JobRecord, *, json_out: bool, resume_value: Any = None,
+            new: bool = False) -> None:
+    """Run or resume a job, then report it (every job command, approve/reject included).
+    ``new``: the job was just created, and its record goes if it is refused at the start."""
+    _report(_execute(job, json_out=json_out, resume_value=resume_value, new=new), json_out)
+
+
+def _note_uncommitted(repo: Path, base_ref: str) -> None:
+    """Say so when the user's uncommitted work will not be part of the job."""
+    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal"],
+                         cwd=repo, capture_output=True, text=True)
+    changes = [line for line in out.stdout.splitlines() if line.strip()]
+    if out.returncode == 0 and changes:
+        click.echo(f"note: {len(changes)} uncommitted change(s) in {repo} are not part of "
+                   f"the job, which starts from {base_ref} (commit them first to include "
+                   "them)", err=True)
+
+
+def check_forge_token(pr_kind: str, forge: dict[str, Any] | None = None) -> None:
+    """A PR to a forge needs its token: checked before the job spends anything."""
+    if pr_kind in ("github", "gitlab"):
+        from orchestrator.pr.deliver import forge_token
+        from orchestrator.pr.models import ForgeConfig
+
+        forge_token(ForgeConfig(kind=pr_kind, **(forge or {})))  # type: ignore[arg-type]
+
+
+def check_task(task: str) -> None:
+    if not task.strip():
+        raise ConfigError("the task is empty: say what to do, e.g. "
+                          '`tandem run . "Fix the failing test in tests/test_cart.py"`')
 
 
 def _new_job(repo: Path, task: str, **fields: Any) -> JobRecord:
-    repo = repo.resolve()
-    if not (repo / ".git").exists():
-        raise ConfigError(f"{repo} is not a git repository (no .git): run `git init` there, "
-                          "or point tandem at the repository root")
-    job = JobRecord(job_id=new_job_id(), repo=str(repo), task=task, **fields)
+    check_task(task)
+    job = JobRecord(job_id=new_job_id(), repo=str(check_repo_root(repo)), task=task, **fields)
     job.save()
     return job
 
@@ -88,7 +143,7 @@ def _new_job(repo: Path, task: str, **fields: Any) -> JobRecord:
 @click.option("--pr", "pr_kind", type=PR_KINDS, default="bundle", show_default=True,
               help="Where the result goes: a PR bundle on disk, GitHub, GitLab, or nowhere.")
 @click.option("--forge-repo", help="owner/name (GitHub) or project path (GitLab) for --pr.")
-@click.option("--tape", type=click.Path(exists=True, dir_okay=False),
+@click.option("--tape", type=click.Path(exists=True, dir_okay=False, resolve_path=True),
               help="Scripted answers for the simulated provider (tiers at sim://).")
 @click.option("--json", "json_out", is_flag=True, help="Print the job summary as JSON.")
 def run(repo: Path, task: str, policy: str | None, overrides: tuple[str, ...],
@@ -106,11 +161,16 @@ def run(repo: Path, task: str, policy: str | None, overrides: tuple[str, ...],
     from orchestrator.policy import load_policy
     from orchestrator.runner import check_runnable
 
-    check_runnable(load_policy(policy, repo=repo.resolve(), overrides=overrides), tape)
-    job = _new_job(repo, task, policy=policy, overrides=list(overrides), test_cmd=test_cmd,
+    check_task(task)
+    root = check_repo_root(repo)
+    check_runnable(load_policy(policy, repo=root, overrides=overrides), tape)
+    check_forge_token(pr_kind, {"repo": forge_repo} if forge_repo else {})
+    job = _new_job(root, task, policy=policy, overrides=list(overrides), test_cmd=test_cmd,
                    base_ref=base_ref, pr=pr_kind, tape=tape,
                    forge={"repo": forge_repo} if forge_repo else {})
-    execute(job, json_out=json_out)
+    if not json_out:
+        _note_uncommitted(root, base_ref)
+    execute(job, json_out=json_out, new=True)
 
 
 def create_demo_repo(target: Path) -> Path:
@@ -131,10 +191,13 @@ def create_demo_repo(target: Path) -> Path:
 
 
 @click.command()
-@click.option("--dir", "target", type=click.Path(path_type=Path),
+@click.option("--dir", "target", type=click.Path(file_okay=False, path_type=Path),
               help="Where to create the sample repository (default: under the Tandem home).")
-@click.option("--policy", "-p", default="default", show_default=True)
-@click.option("--pr", "pr_kind", type=PR_KINDS, default="bundle", show_default=True)
+@click.option("--policy", "-p", default="default", show_default=True,
+              help="Policy name or path to a YAML file (its tiers are pointed at the "
+              "simulated models).")
+@click.option("--pr", "pr_kind", type=PR_KINDS, default="bundle", show_default=True,
+              help="Where the result goes: a PR bundle on disk, GitHub, GitLab, or nowhere.")
 @click.option("--json", "json_out", is_flag=True, help="Print receipts and the PR bundle "
               "path as JSON.")
 def demo(target: Path | None, policy: str, pr_kind: str, json_out: bool) -> None:
@@ -142,14 +205,17 @@ def demo(target: Path | None, policy: str, pr_kind: str, json_out: bool) -> None
     (no network, no keys): a fast single-file edit, a gate escalation on an auth change,
     a failing test fixed after escalation, a checkpoint per step, and a PR bundle."""
     from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD, TAPE_PATH
+    from orchestrator.policy import load_policy
 
+    load_policy(policy)  # a bad --policy is refused before anything is created
+    check_forge_token(pr_kind)
     target = target or get_settings().home / "demo" / time.strftime("shop-%Y%m%d-%H%M%S")
     repo = create_demo_repo(target)
     if not json_out:
         click.echo(f"sample repository: {repo}", err=True)
     job = _new_job(repo, DEMO_TASK, policy=policy, test_cmd=DEMO_TEST_CMD, pr=pr_kind,
                    tape=str(TAPE_PATH))
-    execute(job, json_out=json_out)
+    execute(job, json_out=json_out, new=True)
 
 
 @click.command()
@@ -158,12 +224,16 @@ def demo(target: Path | None, policy: str, pr_kind: str, json_out: bool) -> None
               help="Extra policy overrides for the rest of the job, e.g. a raised budget: "
               "-s budgets.max_cost_usd=10")
 @click.option("--note", help="Guidance for the model after a pause (added to its context).")
-@click.option("--json", "json_out", is_flag=True)
+@click.option("--json", "json_out", is_flag=True, help="Print the job summary as JSON.")
 def resume(job_id: str, overrides: tuple[str, ...], note: str | None, json_out: bool) -> None:
     """Continue a paused, interrupted or crashed job from its last checkpoint."""
     job = load_job(job_id)
     if job.status == "done":
         raise ConfigError(f"job {job.job_id} is already done (see `tandem show {job.job_id}`)")
+    if job.status == "cancelled":
+        raise ConfigError(f"job {job.job_id} was rejected or cancelled ({job.error}); to "
+                          f"redo part of it: `tandem rollback {job.job_id} --to STEP`, then "
+                          "resume")
     if (job.pause_reason or "").startswith("approval"):
         raise ConfigError(f"job {job.job_id} waits for a human decision: "
                           f"`tandem approve {job.job_id}` or `tandem reject {job.job_id} "
@@ -175,11 +245,15 @@ def resume(job_id: str, overrides: tuple[str, ...], note: str | None, json_out: 
 
 @click.command()
 @click.argument("job_id")
-@click.option("--to", "step", type=int, required=True, help="Step whose checkpoint to restore.")
-@click.option("--json", "json_out", is_flag=True)
+@click.option("--to", "step", type=click.IntRange(min=0), required=True,
+              help="Step whose checkpoint to restore (0: the job's base, before step 1).")
+@click.option("--json", "json_out", is_flag=True, help="Print the job, step and sha as JSON.")
 def rollback(job_id: str, step: int, json_out: bool) -> None:
     """Restore a job's worktree (and its graph state) to the checkpoint of step STEP;
-    `tandem resume JOB` then redoes the steps after it."""
+    `tandem resume JOB` then redoes the steps after it.
+
+    The later checkpoints leave the job branch; their commits are listed on stderr and
+    can be recovered by their sha (git keeps them until it collects garbage)."""
     from orchestrator.runner import rollback_job
 
     job = load_job(job_id)
@@ -209,7 +283,7 @@ def _redis_url(redis_url: str | None) -> str | None:
 
 
 @click.command()
-@click.option("--json", "json_out", is_flag=True)
+@click.option("--json", "json_out", is_flag=True, help="Print the jobs as a JSON list.")
 @redis_option
 @prefix_option
 def jobs(json_out: bool, redis_url: str | None, prefix: str) -> None:
@@ -224,7 +298,7 @@ def jobs(json_out: bool, redis_url: str | None, prefix: str) -> None:
             task = entry.get("spec", {}).get("task", "")
             click.echo(f"{entry['id']}  {entry['state']:<9} {task[:60]}")
         return
-    records = list_jobs()
+    records = [_live_status(j) for j in list_jobs()]
     if json_out:
         emit_json([{"job_id": j.job_id, "status": j.status, "task": j.task, "repo": j.repo,
                     "steps": len(j.steps), "pause_reason": j.pause_reason} for j in records])
@@ -236,9 +310,18 @@ def jobs(json_out: bool, redis_url: str | None, prefix: str) -> None:
         click.echo(f"{j.job_id}  {j.status:<9} {len(j.steps)} steps  {j.task[:60]}{reason}")
 
 
+def _live_status(job: JobRecord) -> JobRecord:
+    """A record that says "running" while no process runs the job is a run that died
+    (killed, or the machine stopped): it is shown as interrupted, to be resumed."""
+    if job.status == "running" and running_pid(job) is None:
+        job.status, job.pause_reason = "paused", "interrupted: resume it"
+    return job
+
+
 @click.command()
 @click.argument("job_id")
-@click.option("--json", "json_out", is_flag=True)
+@click.option("--json", "json_out", is_flag=True, help="Print the job as JSON (with --follow: "
+              "one JSON event per line).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing events until the job ends.")
 @redis_option
 @prefix_option
@@ -248,7 +331,7 @@ def show(job_id: str, json_out: bool, follow: bool, redis_url: str | None, prefi
     if _redis_url(redis_url):
         _show_queued(job_id, _redis_url(redis_url), prefix, json_out=json_out, follow=follow)
         return
-    job = load_job(job_id)
+    job = _live_status(load_job(job_id))
     if follow:
         from orchestrator.cli.progress import follow_events
 

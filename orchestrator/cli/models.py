@@ -42,7 +42,7 @@ def models() -> None:
 
 @models.command()
 @click.option("--policy", "-p", help="Policy name or path (default: the default policy).")
-@click.option("--json", "json_out", is_flag=True)
+@click.option("--json", "json_out", is_flag=True, help="Print the results as JSON.")
 def check(policy: str | None, json_out: bool) -> None:
     """Send a tiny request to every model of every tier (fallbacks included) and report
     whether it answered, which model served it and how fast; a failure says what to check

@@ -29,7 +29,7 @@ def _load(name: str, repo: Path | None, overrides: tuple[str, ...]) -> Policy:
 
 @policy.command("check")
 @click.argument("file")
-@click.option("--repo", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--repo", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="Also apply this repository's .tandem/policy.yaml (tighten-only).")
 @click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a setting, e.g. -s budgets.max_steps=20 (repeatable).")
@@ -57,8 +57,12 @@ def schema(as_json: bool, output: Path | None) -> None:
     text = json.dumps(policy_json_schema(), indent=2)
     if output is None:
         click.echo(text)
-    else:
+        return
+    try:
         output.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        hint = " (create the folder first)" if isinstance(exc, FileNotFoundError) else ""
+        raise ConfigError(f"-o {output}: cannot write the schema: {exc.strerror}{hint}") from exc
 
 
 def _read_diff(path: Path) -> str:
@@ -85,7 +89,7 @@ def _print_decision(title: str, decision: Decision) -> None:
 @click.option("--task", "task_text", default="",
               help="Step or task text (pre-edit rules; gate rules with a task_text condition).")
 @click.option("--tier", default=None, help="Tier that produced the diff (default: the fast one).")
-@click.option("--repo", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--repo", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="Apply this repository's .tandem/policy.yaml.")
 @click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a setting, e.g. -s gate_rules.gate.linter.action=block.")
@@ -96,10 +100,13 @@ def explain(policy_name: str, diff_path: Path, task_text: str, tier: str | None,
             as_json: bool) -> None:
     """Show what a policy would do with a change: the pre-edit route (from the task text and
     the diff's files) and the post-edit gate (on the diff), each with the rules that matched."""
-    loaded = _load(policy_name, repo, overrides)
     diff = _read_diff(diff_path)
-    route = route_step(loaded, StepFacts(step_text=task_text,
-                                         predicted_files=parse_diff(diff).paths))
+    parsed = parse_diff(diff)
+    if not parsed.files:
+        raise ConfigError(f"{diff_path}: no file changes found "
+                          "(expected a unified diff, e.g. from git diff)")
+    loaded = _load(policy_name, repo, overrides)
+    route = route_step(loaded, StepFacts(step_text=task_text, predicted_files=parsed.paths))
     gate = gate_diff(loaded, diff, tier=tier or loaded.tier_names[0], task_text=task_text,
                      run_linter=not no_linter)
     if as_json:

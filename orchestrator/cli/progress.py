@@ -160,7 +160,8 @@ def receipts_table(job: JobRecord) -> None:
     for col in ("step", "phase", "tier", "rule", "action", "model", "tok in/out", "cost $",
                 "tok/s", "checkpoint"):
         table.add_column(col)
-    for r in job.receipts:
+    receipts = job.receipts
+    for r in receipts:
         table.add_row(
             str(r.step or "-"), r.phase, r.tier or "-", r.rule_id or "-", r.action or "-",
             r.served_model or "-",
@@ -173,15 +174,23 @@ def receipts_table(job: JobRecord) -> None:
     for s in job.steps:
         for e in s.get("escalations", []):
             console.print(f"step {s['step']} escalation: {e}")
-    if job.pause_reason:
-        console.print(f"[yellow]paused[/]: {job.pause_reason} — `tandem resume {job.job_id}`")
+    if job.pause_reason and job.status == "paused":
+        nxt = (f"`tandem approve {job.job_id}` or `tandem reject {job.job_id} --reason ...`"
+               if job.pause_reason.startswith("approval") else f"`tandem resume {job.job_id}`")
+        console.print(f"[yellow]paused[/]: {job.pause_reason} — {nxt}")
     if job.error:
         console.print(f"[red]error[/]: {job.error}")
     if job.pr_result:
         where = job.pr_result.get("bundle_dir") or job.pr_result.get("url")
         console.print(f"pull request: {where}")
-    console.print(f"cost: ${job.budget.get('cost_usd', 0.0):.4f}  tokens: "
-                  f"{job.budget.get('tokens', {})}")
+    calls = [r for r in receipts if r.kind == "model_call"]
+    cost = job.budget.get("cost_usd") or sum(r.cost_usd for r in calls)
+    tokens = dict(job.budget.get("tokens") or {})
+    if not tokens:  # a run that was interrupted before the graph saved its usage
+        for r in calls:
+            tokens[r.tier or "?"] = tokens.get(r.tier or "?", 0) + r.tokens_in + r.tokens_out
+    shown = ", ".join(f"{tier} {n:,}" for tier, n in tokens.items()) or "none"
+    console.print(f"cost: ${cost:.4f}  tokens: {shown}")
 
 
 def follow_events(job: JobRecord, *, json_out: bool, poll_s: float = 0.2) -> None:

@@ -21,9 +21,43 @@ from orchestrator.store.connection import async_client, redis_errors, safe_url
 
 T = TypeVar("T")
 DEFAULT_HANDLER = "orchestrator.queue.graph_job:run_queued_job"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def check_redis_url(url: str, source: str = "--redis-url") -> str:
+    """``url`` if redis-py can open it; otherwise one ``ConfigError`` naming ``source`` (the
+    option or variable the URL came from) instead of redis-py's ``ValueError``."""
+    from redis.connection import parse_url
+
+    try:
+        shown = safe_url(url)
+    except ValueError:  # a malformed port or host: redact the whole authority
+        shown = url.split("@")[-1] if "@" in url else url
+    use = "use redis://host:port/db, rediss:// or unix://"
+    if not url.lower().startswith(tuple(f"{s}://" for s in REDIS_SCHEMES)):
+        raise ConfigError(f"{source} {shown!r}: not a Redis URL ({use})")
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"{source} {shown!r}: not a valid Redis URL: {exc} ({use})") from None
+    return url
+
+
+def check_env_redis_url() -> None:
+    """Validate TANDEM_REDIS_URL when it is set (commands that use it without an option)."""
+    url = get_settings().redis_url
+    if url:
+        check_redis_url(url, "TANDEM_REDIS_URL")
+
+
+def _redis_url_callback(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    return None if value is None else check_redis_url(value)
+
 
 redis_url_option = click.option(
-    "--redis-url", metavar="URL",
+    "--redis-url", metavar="URL", callback=_redis_url_callback,
     help="Redis holding the queue (default: TANDEM_REDIS_URL), e.g. redis://host:6379/0.",
 )
 prefix_option = click.option(
@@ -33,10 +67,13 @@ prefix_option = click.option(
 
 
 def resolve_redis_url(redis_url: str | None) -> str:
-    url = redis_url or get_settings().redis_url
+    """The URL given, else TANDEM_REDIS_URL; either checked to be a Redis URL."""
+    env_url = get_settings().redis_url
+    url = redis_url or env_url
     if not url:
         raise ConfigError("no Redis configured: pass --redis-url or set TANDEM_REDIS_URL")
-    return url
+    # callers may pass the variable's value on as if given (`tandem jobs`, `tandem show`)
+    return check_redis_url(url, "TANDEM_REDIS_URL" if url == env_url else "--redis-url")
 
 
 def run_with_queue(

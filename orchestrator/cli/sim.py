@@ -28,6 +28,8 @@ def _load_config(path: Path | None) -> SimConfig:
         return SimConfig.model_validate(raw or {})
     except OSError as exc:
         raise SimConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise SimConfigError(f"{path}: not a text file (expected JSON or YAML)") from exc
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise SimConfigError(f"{path}: not valid JSON/YAML: {exc}") from exc
     except ValidationError as exc:
@@ -38,7 +40,7 @@ def _load_config(path: Path | None) -> SimConfig:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int,
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on; 0 picks a free one.")
 @click.option("--tape", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Scripted answers (YAML or JSONL); unmatched requests get synthetic text.")

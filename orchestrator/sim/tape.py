@@ -32,9 +32,16 @@ def load_tape(path: str | Path) -> list[TapeEntry]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SimConfigError(f"{path}: cannot read tape: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise SimConfigError(f"{path}: not a text file (a tape is UTF-8 YAML or JSONL)") from exc
     raw = _parse_jsonl(path, text) if path.suffix == ".jsonl" else _parse_yaml(path, text)
     if isinstance(raw, dict):
-        raw = raw.get("entries", [])
+        raw = raw.get("entries")
+    if not raw:  # empty, ``{}``, a mapping without entries (a policy file?), ``entries: []``
+        raise SimConfigError(f"{path}: no tape entries (expected a list of entries, "
+                             "or a mapping with 'entries:')")
+    if not isinstance(raw, list):
+        raise SimConfigError(f"{path}: tape entries must be a list (got {type(raw).__name__})")
     return validate_entries(raw, where=str(path))
 
 
@@ -69,10 +76,12 @@ def _parse_jsonl(path: Path, text: str) -> list[Any]:
 def _parse_yaml(path: Path, text: str) -> Any:
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+    except yaml.MarkedYAMLError as exc:  # one line with the file and line, like policies
+        mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise SimConfigError(f"{where}: not valid YAML: {exc}") from exc
+        raise SimConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise SimConfigError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from exc
 
 
 class Tape:

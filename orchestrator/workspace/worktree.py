@@ -44,6 +44,35 @@ def common_dir(repo: Path) -> Path:
     return Path(os.path.realpath(out))
 
 
+def check_repo_root(repo: Path, *, tool: str = "tandem") -> Path:
+    """``repo`` resolved, when it is the root of a git repository with a working tree;
+    otherwise a ``ConfigError`` that says what to pass instead (``tool``: the command named
+    in the advice, e.g. ``tandem chat``)."""
+    repo = repo.resolve()
+    if (repo / ".git").exists():
+        return repo
+    plain = ConfigError(f"{repo} is not a git repository (no .git): run `git init` there, "
+                        f"or point {tool} at the repository root")
+    try:
+        bare = git_text(repo, "rev-parse", "--is-bare-repository")
+        inside_git_dir = git_text(repo, "rev-parse", "--is-inside-git-dir")
+    except GitError:
+        raise plain from None
+    if bare == "true":
+        raise ConfigError(f"{repo} is a bare git repository (no working tree); "
+                          "pass a clone of it")
+    if inside_git_dir == "true":
+        raise ConfigError(f"{repo} is inside a repository's .git folder; "
+                          "pass the repository's root")
+    try:
+        top = git_text(repo, "rev-parse", "--show-toplevel")
+    except GitError:
+        raise plain from None
+    if not top:
+        raise plain
+    raise ConfigError(f"{repo} is inside the git repository {top}; pass the repository's root")
+
+
 def resolve_commit(repo: Path, ref: str) -> str:
     try:
         return git_text(repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
