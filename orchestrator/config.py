@@ -69,7 +69,13 @@ def get_settings() -> Settings:
     """The settings of this process (read from the environment once)."""
     global _current
     if _current is None:
-        _current = Settings()
+        settings = Settings()
+        if settings.home.exists() and not settings.home.is_dir():
+            from orchestrator.errors import ConfigError
+
+            raise ConfigError(f"TANDEM_HOME {settings.home} is a file: it must name a folder "
+                              "(it is created if missing)")
+        _current = settings
     return _current
 
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from orchestrator.config import get_settings
-from orchestrator.errors import ConfigError, JobBusy, JobNotFound
+from orchestrator.errors import JobBusy, JobNotFound
 from orchestrator.events import read_receipts
 from orchestrator.receipts import Receipt
 
@@ -96,8 +96,6 @@ def load_job(job_id: str) -> JobRecord:
     path = job_dir(job_id) / "job.json"
     if not path.exists():
         root = jobs_root()
-        if root.exists() and not root.is_dir():
-            raise ConfigError(f"{root} is not a folder: TANDEM_HOME must name a folder")
         matches = sorted(p.parent.name for p in root.glob(f"{job_id}*/job.json")) \
             if job_id and root.exists() else []
         if len(matches) > 1:

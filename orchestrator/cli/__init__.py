@@ -93,8 +93,11 @@ def emit_json(obj: Any) -> None:
 def _setup_logging() -> None:
     from orchestrator.config import get_settings
 
-    logging.basicConfig(level=get_settings().log_level.upper(),
-                        format="tandem: %(levelname)s: %(message)s")
+    try:
+        level = get_settings().log_level.upper()
+    except TandemError:  # a bad setting: said by the command that needs the settings
+        level = "WARNING"
+    logging.basicConfig(level=level, format="tandem: %(levelname)s: %(message)s")
 
 
 def main(argv: list[str] | None = None) -> None:

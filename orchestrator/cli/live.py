@@ -33,7 +33,7 @@ def _waiting(job_id: str) -> JobRecord:
 @click.command()
 @click.argument("job_id")
 @click.option("--note", help="Recorded in the approval receipt.")
-@click.option("--json", "json_out", is_flag=True)
+@click.option("--json", "json_out", is_flag=True, help="Print the job summary as JSON.")
 def approve(job_id: str, note: str | None, json_out: bool) -> None:
     """Approve the step a job is waiting on; the job then continues."""
     from orchestrator.cli.jobs import execute  # imported late: `tandem steer` stays quick
@@ -46,7 +46,7 @@ def approve(job_id: str, note: str | None, json_out: bool) -> None:
 @click.command()
 @click.argument("job_id")
 @click.option("--reason", required=True, help="Why the step is rejected (recorded).")
-@click.option("--json", "json_out", is_flag=True)
+@click.option("--json", "json_out", is_flag=True, help="Print the job summary as JSON.")
 def reject(job_id: str, reason: str, json_out: bool) -> None:
     """Reject the step a job is waiting on: it is not applied and the job ends."""
     from orchestrator.cli.jobs import execute

@@ -135,3 +135,15 @@ def test_job_ids_prefixes_and_a_rejected_job(tmp_path: Path) -> None:
     assert load_job("20261204-100001").job_id == ids[1]
     rejected = _tandem("resume", ids[0])
     assert rejected.returncode == 2 and "was rejected or cancelled" in rejected.stderr
+
+
+def test_a_tandem_home_that_is_a_file_is_one_clear_error(tmp_path: Path) -> None:
+    home = tmp_path / "home-file"
+    home.write_text("")
+    env = {**os.environ, "TANDEM_HOME": str(home)}
+    for args in (["demo"], ["jobs"]):
+        out = subprocess.run([sys.executable, "-m", "orchestrator", *args], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2
+        assert out.stderr == (f"tandem: error: TANDEM_HOME {home} is a file: it must name a "
+                              "folder (it is created if missing)\n")
