@@ -20,8 +20,11 @@ class PlanStep(BaseModel):
         return files
 
 
+MAX_PLAN_STEPS = 8
+
+
 class Plan(BaseModel):
-    steps: list[PlanStep] = Field(min_length=1, max_length=8)
+    steps: list[PlanStep] = Field(min_length=1, max_length=MAX_PLAN_STEPS)
 
 
 async def make_plan(

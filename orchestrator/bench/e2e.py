@@ -22,9 +22,11 @@ from typing import Any
 import click
 import yaml
 
+from agents.planner import MAX_PLAN_STEPS
 from orchestrator.cli import emit_json
 
 POLICIES = ("default", "fast-only", "deep-only")
+DEMO_STEPS = 3
 FAST = "gpt-5.3-codex-spark"
 DEEP = "gpt-5.3-codex"
 
@@ -174,10 +176,12 @@ async def _run_policy(name: str, policy: Path, workdir: Path, task: str) -> dict
 @click.command()
 @click.option("--policies", default=",".join(POLICIES), show_default=True,
               help="Comma-separated policies to compare.")
-@click.option("--quick-steps", type=click.IntRange(0, 20), default=0, show_default=True,
+@click.option("--quick-steps", type=click.IntRange(0, MAX_PLAN_STEPS - DEMO_STEPS), default=0,
+              show_default=True,
               help="Add this many quick single-file steps to the demo's three (each a small "
                    "helper in a new module), to see how the policies compare as the share "
-                   "of quick steps grows. 0 runs the demo scenario as it is.")
+                   "of quick steps grows; a plan has at most 8 steps. 0 runs the demo "
+                   "scenario as it is.")
 @click.option("--json", "json_out", is_flag=True, help="Print the results as JSON.")
 def cli(policies: str, quick_steps: int, json_out: bool) -> None:
     """Run the demo scenario under each policy in one run and compare wall time, model

@@ -7,17 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli_helpers import run_cli
 
 
 def test_check_ok_and_json(capsys: pytest.CaptureFixture[str]) -> None:

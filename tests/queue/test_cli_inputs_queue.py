@@ -7,20 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
 from orchestrator.config import reset_settings
+from tests.cli_helpers import run_cli
 
 USE = "(use redis://host:port/db, rediss:// or unix://)"
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("argv", [

@@ -6,21 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
 from orchestrator.errors import SimConfigError
 from orchestrator.sim import load_tape
+from tests.cli_helpers import run_cli
 
 NO_ENTRIES = "no tape entries (expected a list of entries, or a mapping with 'entries:')"
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_port_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
