@@ -108,12 +108,11 @@ def load_job(job_id: str) -> JobRecord:
     return JobRecord(**json.loads(path.read_text(encoding="utf-8")))
 
 
-@contextlib.contextmanager
-def job_lock(job: JobRecord) -> Iterator[None]:
-    """Hold the job for this process while it runs: a second ``tandem resume`` (or
-    rollback) of a job that is still running here raises ``JobBusy`` instead of working
-    the same worktree. The lock is the kernel's (``flock``), so it ends with the process,
-    however that ends."""
+def lock_job(job: JobRecord) -> int:
+    """Hold the job for this process while it runs; returns the lock's descriptor (for
+    ``unlock_job``). A second ``tandem resume`` (or rollback) of a job that is running here
+    raises ``JobBusy`` instead of working the same worktree. The lock is the kernel's
+    (``flock``), so it ends with the process, however that ends."""
     job.dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(job.dir / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -123,12 +122,22 @@ def job_lock(job: JobRecord) -> Iterator[None]:
         os.close(fd)
         raise JobBusy(f"job {job.job_id} is running in another process (pid {holder}): wait "
                       f"for it (`tandem show {job.job_id} --follow`) or stop it first") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def unlock_job(fd: int) -> None:
+    os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def job_lock(job: JobRecord) -> Iterator[None]:
+    fd = lock_job(job)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
-        os.close(fd)  # releases the lock
+        unlock_job(fd)
 
 
 def running_pid(job: JobRecord) -> int | None:

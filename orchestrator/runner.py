@@ -20,12 +20,12 @@ from langgraph.types import Command
 from orchestrator import control
 from orchestrator.budget import new_usage
 from orchestrator.config import get_settings, protect_environment
-from orchestrator.errors import ConfigError, JobError, LeaseLost
+from orchestrator.errors import ConfigError, JobBusy, JobError, LeaseLost
 from orchestrator.events import EventLog
 from orchestrator.gateway import ModelGateway
 from orchestrator.graph import build_graph
 from orchestrator.jobctx import JobRuntime, WorktreeFence, known_secret_values
-from orchestrator.jobstore import JobRecord, job_lock
+from orchestrator.jobstore import JobRecord, job_lock, lock_job, unlock_job
 from orchestrator.notify import notify_pause
 from orchestrator.policy import Policy, load_policy
 from orchestrator.state import JobState
@@ -133,10 +133,24 @@ async def run_job(
     ``forced_tier`` fixes the tier of a new job's first step (the interactive chat);
     ``fence`` is a queue worker's lease on the job (``LeaseLost`` stops the run, with
     nothing written and the job left to the worker that holds it now)."""
-    with job_lock(job):
+    fd = lock_job(job) if fence is None else await _lock_when_free(job)
+    try:
         return await _run_locked(job, resume_value=resume_value, listeners=listeners,
                                  sim_url=sim_url, saver=saver, forced_tier=forced_tier,
                                  fence=fence)
+    finally:
+        unlock_job(fd)
+
+
+async def _lock_when_free(job: JobRecord) -> int:
+    """A queue worker's lock: its authority is its lease, which moves on when a worker
+    stalls; the stalled one stops at its next heartbeat and lets the lock go, so the new
+    holder waits for it (and is cancelled, like any job, if it loses the lease itself)."""
+    while True:
+        try:
+            return lock_job(job)
+        except JobBusy:
+            await asyncio.sleep(0.25)
 
 
 async def _run_locked(

@@ -17,7 +17,7 @@ import click
 from orchestrator.cli import emit_json
 from orchestrator.cli.progress import Progress, receipts_table
 from orchestrator.config import get_settings
-from orchestrator.errors import ConfigError, TandemError
+from orchestrator.errors import ConfigError, JobNotFound, TandemError
 from orchestrator.events import read_events
 from orchestrator.jobstore import JobRecord, list_jobs, load_job, new_job_id, running_pid
 from orchestrator.workspace.worktree import check_repo_root
@@ -328,7 +328,7 @@ def _live_status(job: JobRecord) -> JobRecord:
 def show(job_id: str, json_out: bool, follow: bool, redis_url: str | None, prefix: str) -> None:
     """Show a job: plan, receipts, checkpoints and cost (or follow its events live,
     from any machine when the job runs on the shared Redis queue)."""
-    if _redis_url(redis_url):
+    if _redis_url(redis_url) and not _is_local(job_id):
         _show_queued(job_id, _redis_url(redis_url), prefix, json_out=json_out, follow=follow)
         return
     job = _live_status(load_job(job_id))
@@ -343,6 +343,15 @@ def show(job_id: str, json_out: bool, follow: bool, redis_url: str | None, prefi
         emit_json(out)
         return
     receipts_table(job)
+
+
+def _is_local(job_id: str) -> bool:
+    """Whether this machine has the job's record (a job run here with `tandem run`)."""
+    try:
+        load_job(job_id)
+    except JobNotFound:
+        return False
+    return True
 
 
 def _show_queued(

@@ -138,12 +138,35 @@ def submit(
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def cancel(job_id: str, redis_url: str | None, prefix: str, as_json: bool) -> None:
     """Cancel JOB_ID: a queued job never starts; a running one stops within a heartbeat
-    (its last checkpoint and commits stay)."""
+    (its last checkpoint and commits stay). Without Redis, a job running on this machine
+    is stopped as by Ctrl-C, and stays resumable."""
+    if not (redis_url or get_settings().redis_url):
+        _stop_local(job_id, as_json)
+        return
     state = run_with_queue(redis_url, prefix, lambda q: q.cancel(job_id))
     if as_json:
         emit_json({"job_id": job_id, "state_before": state, "cancel_requested": True})
     else:
         click.echo(f"{job_id}: cancel requested (was {state})")
+
+
+def _stop_local(job_id: str, as_json: bool) -> None:
+    import os
+    import signal
+
+    from orchestrator.jobstore import load_job, running_pid
+
+    job = load_job(job_id)
+    pid = running_pid(job)
+    if pid is None or pid <= 0:
+        raise ConfigError(f"job {job.job_id} is not running on this machine (status: "
+                          f"{job.status}); a job on the shared queue needs --redis-url")
+    os.kill(pid, signal.SIGTERM)
+    if as_json:
+        emit_json({"job_id": job.job_id, "pid": pid, "stop_requested": True})
+    else:
+        click.echo(f"{job.job_id}: stop requested (SIGTERM to pid {pid}); it is kept as "
+                   f"interrupted: `tandem resume {job.job_id}` continues it")
 
 
 def load_handler(spec: str) -> Handler:

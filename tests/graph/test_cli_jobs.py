@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ def _events(job_id: str) -> list[str]:
         if path.exists() else []
 
 
-def test_sigterm_records_an_interrupted_job_that_resumes(
+def test_a_stopped_job_is_recorded_as_interrupted_and_resumes(
     tmp_path: Path, demo_repo: Path, demo_sim: ThreadedSim
 ) -> None:
     flag = tmp_path / "slow"
@@ -64,7 +63,8 @@ def test_sigterm_records_an_interrupted_job_that_resumes(
         busy = _tandem("resume", job_id)  # the job runs: a second process is refused
         assert busy.returncode == 2 and "is running in another process" in busy.stderr
         time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
+        stop = _tandem("cancel", job_id)  # no Redis: SIGTERM to the process running it
+        assert stop.returncode == 0 and f"SIGTERM to pid {proc.pid}" in stop.stdout
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
