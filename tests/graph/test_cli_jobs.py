@@ -147,3 +147,13 @@ def test_a_tandem_home_that_is_a_file_is_one_clear_error(tmp_path: Path) -> None
         assert out.returncode == 2
         assert out.stderr == (f"tandem: error: TANDEM_HOME {home} is a file: it must name a "
                               "folder (it is created if missing)\n")
+
+
+def test_show_finds_a_local_job_with_a_redis_url_set(tmp_path: Path) -> None:
+    job = JobRecord(job_id=new_job_id(), repo=str(tmp_path), task="local task", status="done")
+    job.save()
+    env = {**os.environ, "TANDEM_REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens
+    out = subprocess.run([sys.executable, "-m", "orchestrator", "show", job.job_id, "--json"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["task"] == "local task"
