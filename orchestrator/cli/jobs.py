@@ -328,7 +328,9 @@ def _live_status(job: JobRecord) -> JobRecord:
 def show(job_id: str, json_out: bool, follow: bool, redis_url: str | None, prefix: str) -> None:
     """Show a job: plan, receipts, checkpoints and cost (or follow its events live,
     from any machine when the job runs on the shared Redis queue)."""
-    if _redis_url(redis_url) and not _is_local(job_id):
+    # TANDEM_REDIS_URL set for the queue does not hide the jobs run here; --redis-url asks
+    # for the queue's view.
+    if redis_url or (_redis_url(None) and not _is_local(job_id)):
         _show_queued(job_id, _redis_url(redis_url), prefix, json_out=json_out, follow=follow)
         return
     job = _live_status(load_job(job_id))
