@@ -115,6 +115,7 @@ def submit(
     `tandem show JOB --follow`; stop it with `tandem cancel JOB`.
     """
     local = Path(repo).expanduser()
+    _check_submission(local, policy, overrides, base_ref)
     spec: dict[str, Any] = {
         "repo": str(local.resolve()) if local.exists() else repo,
         "task": task,
@@ -148,6 +149,22 @@ def cancel(job_id: str, redis_url: str | None, prefix: str, as_json: bool) -> No
         emit_json({"job_id": job_id, "state_before": state, "cancel_requested": True})
     else:
         click.echo(f"{job_id}: cancel requested (was {state})")
+
+
+def _check_submission(
+    local: Path, policy: str | None, overrides: tuple[str, ...], base_ref: str
+) -> None:
+    """What can be checked here before a worker takes the job: the policy with its
+    overrides, and, when REPO is a folder on this machine, that it is a repository's
+    root with BASE_REF in it. (A path only the workers have is passed on as it is.)"""
+    from orchestrator.policy import load_policy
+    from orchestrator.workspace.worktree import check_repo_root, resolve_commit
+
+    root = None
+    if local.exists():
+        root = check_repo_root(local, tool="tandem submit")
+        resolve_commit(root, base_ref)
+    load_policy(policy or get_settings().policy, repo=root, overrides=overrides)
 
 
 def _stop_local(job_id: str, as_json: bool) -> None:

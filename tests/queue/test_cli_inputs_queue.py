@@ -1,5 +1,6 @@
 """A malformed Redis URL is one line naming where it came from, never redis-py's
-``ValueError``; bad benchmark counts are refused before anything runs."""
+``ValueError``; bad benchmark counts, and a submission with a bad policy, override,
+repository path or base ref, are refused before anything runs."""
 
 from __future__ import annotations
 
@@ -88,3 +89,28 @@ def test_bench_counts_below_minimum(
     code, out, err = run_cli(capsys, "bench", *argv)
     assert code == 2 and out == "" and "Traceback" not in err
     assert f"Invalid value for '{option}'" in err and "is not in the range" in err
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    (["--policy", "no-such-policy"], "no-such-policy: no such policy file or built-in name"),
+    (["-s", "budgets.max_steps=many"], "budgets.max_steps"),
+    (["--base-ref", "no-such-ref"], "base ref 'no-such-ref' is not a commit"),
+    (["SUB"], "is inside the git repository"),
+])
+def test_submit_checks_what_it_can_before_queueing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], expected: str
+) -> None:
+    """Refused here, before a worker takes the job (no Redis is contacted: none listens)."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    for args in (["init", "-q"], ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q",
+                                  "--allow-empty", "-m", "init"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    target = str(repo / "sub") if extra == ["SUB"] else str(repo)
+    options = [] if extra == ["SUB"] else extra
+    code, out, err = run_cli(capsys, "submit", target, "task", *options,
+                             "--redis-url", "redis://127.0.0.1:1/0")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert expected in err
