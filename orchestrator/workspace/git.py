@@ -25,9 +25,12 @@ IDENTITY = {
 
 # Per-call overrides. Split index + untracked cache keep index writes and status scans
 # proportional to the change, not to the repository; expiring unused shared indexes at
-# once keeps the disk bounded. Hooks are the user's, not ours to run.
+# once keeps the disk bounded. Hooks are the user's, not ours to run; nor is a file-system
+# monitor, a command the repository's config names (a verification command, which runs
+# the repository's code, can write that config).
 OVERRIDES = (
     "-c", "core.hooksPath=/dev/null",
+    "-c", "core.fsmonitor=false",
     "-c", "core.splitIndex=true",
     "-c", "core.untrackedCache=true",
     "-c", "splitIndex.sharedIndexExpire=now",

@@ -114,3 +114,24 @@ def test_name_too_long_and_symlink_loop_refused(ws: Workspace) -> None:
     assert_refused(ws, "a" * 300 + ".py", "File name too long")
     (ws.path / "loop").symlink_to("loop")
     assert_refused(ws, "loop/x.py", "refused edit path")
+
+
+def test_git_runs_no_command_named_by_the_repository_config(ws: Workspace,
+                                                            tmp_path: Path) -> None:
+    """A verification command can write the repository's git config: Tandem's own git
+    calls must not run what it names (a hook, a file-system monitor)."""
+    import subprocess
+
+    marker = tmp_path / "ran"
+    script = tmp_path / "evil.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    for key in ("core.fsmonitor", "core.hooksPath"):
+        value = str(script) if key == "core.fsmonitor" else str(tmp_path)
+        subprocess.run(["git", "config", key, value], cwd=ws.path, check=True)
+    (tmp_path / "pre-commit").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    (tmp_path / "pre-commit").chmod(0o755)
+    (ws.path / "app.py").write_text("def add(a, b):\n    return b + a\n")
+    assert "app.py" in ws.changed_paths()
+    ws.checkpoint("step", {"Tandem-Step": "1"})
+    assert not marker.exists()
