@@ -111,6 +111,16 @@ class Tier(_Strict):
         return out
 
 
+def _regexes(patterns: list[str]) -> list[str]:
+    """Each pattern must compile (a policy error at load, not a crash at the first step)."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+    return patterns
+
+
 class RouteWhen(_Strict):
     """Conditions of a pre-edit rule; all given conditions must hold (an empty one always does)."""
 
@@ -127,6 +137,8 @@ class RouteWhen(_Strict):
     )
     min_failures: int | None = Field(default=None, ge=1)
     same_failure_twice: bool | None = None
+
+    _step_text = field_validator("step_text")(_regexes)
 
 
 class GateWhen(_Strict):
@@ -147,6 +159,8 @@ class GateWhen(_Strict):
         default_factory=list,
         description="Regexes (case-insensitive) searched in the task text given to the gate.",
     )
+
+    _task_text = field_validator("task_text")(_regexes)
 
 
 class _Rule(_Strict):

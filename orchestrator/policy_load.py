@@ -63,6 +63,20 @@ class Layer:
 
 # --- reading YAML ------------------------------------------------------------------
 
+# A policy has a few hundred values; aliases can make a few hundred bytes of YAML stand
+# for billions of them, which the loader and validation would walk one by one.
+MAX_POLICY_NODES = 100_000
+
+
+def _inside_repo(repo_file: Path, repo: Path) -> None:
+    """A repository's policy is a file of the repository: not a link to a file elsewhere
+    (which would be read, and its values quoted in errors)."""
+    if repo_file.parent.is_symlink() or repo_file.is_symlink():
+        raise PolicyError("is a symbolic link; a repository policy must be a plain file in "
+                          "the repository", file=str(repo_file))
+    if not repo_file.resolve().is_relative_to(repo.resolve()):
+        raise PolicyError("resolves outside the repository", file=str(repo_file))
+
 
 def read_layer(path: Path) -> Layer:
     """Parse one YAML file; syntax errors become ``PolicyError`` with the line."""
@@ -72,11 +86,17 @@ def read_layer(path: Path) -> Layer:
         raise PolicyError(f"cannot read policy: {exc.strerror}", file=str(path)) from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node, {}) > MAX_POLICY_NODES:
+            raise PolicyError(f"too large once its aliases are expanded (over "
+                              f"{MAX_POLICY_NODES} values)", file=str(path))
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise PolicyError(f"invalid YAML: {exc.problem}", file=str(path), line=line) from exc
+    except yaml.YAMLError as exc:  # e.g. a NUL byte (ReaderError has no mark)
+        what = " ".join(str(exc).replace('in "<unicode string>", ', "").split())
+        raise PolicyError(f"invalid YAML: {what}", file=str(path)) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -108,6 +128,21 @@ def _anchor_ca_files(tiers: Any, folder: Path) -> None:
             entry["ca_file"] = str(path if path.is_absolute() else folder / path)
         if isinstance(entry.get("fallbacks"), list):
             pending.extend(entry["fallbacks"])
+
+
+def _expanded_size(node: yaml.Node, seen: dict[int, int]) -> int:
+    """How many values the document holds once its aliases are expanded (an alias is the
+    same node again: counted once per use, computed once per node)."""
+    if id(node) in seen:
+        return seen[id(node)]
+    seen[id(node)] = 1  # a node inside itself (a recursive alias) counts once
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, seen) + _expanded_size(v, seen) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, seen) for item in node.value)
+    seen[id(node)] = size
+    return size
 
 
 def _index_lines(node: yaml.Node, path: KeyPath, out: dict[KeyPath, int | None]) -> None:
@@ -333,7 +368,8 @@ def load_layers(
     for layer in layers:
         data = merge(data, layer.data)
     repo_file = repo / ".tandem" / "policy.yaml" if repo is not None else None
-    if repo_file is not None and repo_file.is_file():
+    if repo is not None and repo_file is not None and repo_file.is_file():
+        _inside_repo(repo_file, repo)
         trusted = validate(data, layers)
         repo_layer = _no_extends(read_layer(repo_file))
         layers.append(repo_layer)

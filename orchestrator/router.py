@@ -320,7 +320,11 @@ def gate_diff(
     action = top.action if top else "proceed"
     out_tier = tier
     if top is not None and action != "block" and action != "proceed":
-        out_tier = max(tier, top.tier or tier, key=policy.tier_rank)
+        # Every rule that asked for a deeper tier gets it, not only the deciding one: a
+        # rule that only adds an approval (a repository's own, say) must not cancel the
+        # deep redo a security rule asked for.
+        asked = [m.tier or tier for m in matches if m.action not in ("proceed", "block")]
+        out_tier = max([tier, *asked], key=policy.tier_rank)
     features = _summary(facts, task_text) | {"linter_ms": round(linter_ms, 2)}
     return Decision(tier=out_tier, action=action, rules=matches, features=features,
                     rule_id=top.id if top else "gate.default")

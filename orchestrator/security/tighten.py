@@ -5,7 +5,8 @@ content is not trusted (anyone who can open a PR can edit it). So that layer may
 rules, sensitive paths and approvals, but never weaken what the trusted layers set: it may
 not disable or weaken a security rule, drop a sensitive path, turn off the linter or an
 approval, point a tier at another endpoint (a key could be sent there),
-move planning or review to a shallower tier, or raise a budget. Settings that act outside
+move planning or review to a shallower tier, raise a budget, or drop or change a
+verification command (it may add its own). Settings that act outside
 the job worktree — the pause notification (a command run on the user's machine, a webhook
 that would receive the job's details) and pushing checkpoints to a remote — belong to the
 user alone: a repository may not set or change them.
@@ -40,6 +41,7 @@ def check_tighten_only(trusted: Policy, merged: Policy, repo_layer: Layer) -> No
         _check_switches(trusted, merged)
         _check_budgets(trusted, merged)
         _check_user_only(trusted, merged)
+        _check_verify(trusted, merged)
         for kind in ("route_rules", "gate_rules"):
             _check_rules(trusted, merged, kind)
     except _Loosened as exc:
@@ -79,6 +81,7 @@ def _check_switches(trusted: Policy, merged: Policy) -> None:
 _USER_ONLY = (
     ("approvals", "notify_command"),
     ("approvals", "notify_webhook"),
+    ("approvals", "notify_timeout_s"),
     ("checkpoint", "push_refs"),
     ("checkpoint", "push_remote"),
 )
@@ -91,6 +94,16 @@ def _check_user_only(trusted: Policy, merged: Policy) -> None:
             raise _Loosened((section, field),
                             f"{section}.{field} acts outside the job worktree; only the user's "
                             "own policy may set it")
+
+
+def _check_verify(trusted: Policy, merged: Policy) -> None:
+    """The user's verification commands stay as they are (a security scan among them may
+    be what the user relies on); a repository may add its own."""
+    kept = {(c.name, str(c.cmd)) for c in merged.verify.commands}
+    for command in trusted.verify.commands:
+        if (command.name, str(command.cmd)) not in kept:
+            raise _Loosened(("verify", "commands"),
+                            f"drops or changes the verification command {command.name!r}")
 
 
 def _check_budgets(trusted: Policy, merged: Policy) -> None:

@@ -92,6 +92,7 @@ approvals: {{security_sensitive: true}}
          "approvals.notify_command", 2),
         ("approvals:\n  notify_webhook: https://evil.test/hook\n", "approvals.notify_webhook", 2),
         ("checkpoint:\n  push_refs: true\n", "checkpoint.push_refs", 2),
+        ("approvals:\n  notify_timeout_s: 0.000001\n", "approvals.notify_timeout_s", 2),
     ],
 )
 def test_loosening_repo_policy_is_rejected(
@@ -234,3 +235,50 @@ def test_repo_layer_cannot_switch_the_base_policy(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as info:
         load_policy("default", user_path=NO_USER, repo=repo)
     assert (info.value.file, info.value.line, info.value.field) == (str(path), 2, "extends")
+
+
+def test_repo_may_add_verification_commands_but_not_drop_the_users(tmp_path: Path) -> None:
+    user = _write(tmp_path / "user.yaml", "verify:\n  commands:\n"
+                  "    - {name: scan, cmd: 'semgrep --error .'}\n")
+    repo = tmp_path / "repo"
+    repo_file = _write(repo / ".tandem/policy.yaml", "verify:\n  commands:\n"
+                       "    - {name: scan, cmd: 'semgrep --error .'}\n"
+                       "    - {name: tests, cmd: 'pytest -q'}\n")
+    policy = load_policy("default", user_path=user, repo=repo)
+    assert [c.name for c in policy.verify.commands] == ["scan", "tests"]
+    for text in ("verify:\n  commands: []\n",
+                 "verify:\n  commands:\n    - {name: scan, cmd: 'true'}\n"):
+        repo_file.write_text(text)
+        with pytest.raises(PolicyError, match="drops or changes the verification command 'scan'"):
+            load_policy("default", user_path=user, repo=repo)
+
+
+def test_repo_policy_must_be_a_plain_file_of_the_repository(tmp_path: Path) -> None:
+    outside = _write(tmp_path / "outside/creds.yaml", "budgets: ghp_secretvalue\n")
+    repo = tmp_path / "repo"
+    (repo / ".tandem").mkdir(parents=True)
+    (repo / ".tandem/policy.yaml").symlink_to(outside)
+    with pytest.raises(PolicyError, match="is a symbolic link") as info:
+        load_policy("default", user_path=NO_USER, repo=repo)
+    assert "ghp_secretvalue" not in str(info.value)
+
+
+def test_alias_bomb_and_nul_byte_are_one_line_errors(tmp_path: Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    bomb = _write(tmp_path / "bomb/.tandem/policy.yaml", "\n".join(levels) + "\n")
+    with pytest.raises(PolicyError, match="too large once its aliases are expanded"):
+        load_policy("default", user_path=NO_USER, repo=bomb.parent.parent)
+    nul = _write(tmp_path / "nul/.tandem/policy.yaml", "budgets:\n  max_steps: 3\0\n")
+    with pytest.raises(PolicyError, match="invalid YAML: unacceptable character") as info:
+        load_policy("default", user_path=NO_USER, repo=nul.parent.parent)
+    assert "\n" not in str(info.value)
+
+
+def test_a_bad_regex_is_refused_when_the_policy_loads(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    _write(repo / ".tandem/policy.yaml", "route_rules:\n  - id: repo.bad\n"
+           "    when: {step_text: ['(unclosed']}\n")
+    with pytest.raises(PolicyError, match="not a valid regular expression") as info:
+        load_policy("default", user_path=NO_USER, repo=repo)
+    assert info.value.field == "route_rules.repo.bad.when.step_text"

@@ -182,3 +182,23 @@ def test_api_key_values_in_use_are_blocked(
     assert decision.action == "block"
     assert "plain-looking-value-42" not in decision.model_dump_json()
     assert decision.features["secrets"][0]["kind"] == "known-secret"
+
+
+def test_an_added_approval_rule_keeps_the_deep_redo_of_a_security_match(
+    default: Policy, git_repo: Path, tmp_path: Path
+) -> None:
+    """A repository may add a rule that asks for approval on the fast tier; it must not
+    cancel the deep tier that a security rule asked for (the strongest action decides,
+    the deepest tier asked for applies)."""
+    repo = tmp_path / "repo"
+    (repo / ".tandem").mkdir(parents=True)
+    (repo / ".tandem/policy.yaml").write_text(
+        "gate_rules:\n  - {id: repo.review-everything, category: other, when: {}, tier: fast,"
+        " action: require-approval}\n")
+    layered = load_policy("default", user_path=NO_USER, repo=repo)
+    diff = git_diff(git_repo, {"app/views.py": "import os\n\ndef thumb(request):\n"
+                                               "    os.system('convert ' + request.GET['f'])\n"})
+    plain = gate_diff(default, diff, tier="fast", run_linter=False)
+    assert (plain.tier, plain.action) == ("deep", "escalate-redo")
+    decision = gate_diff(layered, diff, tier="fast", run_linter=False)
+    assert (decision.tier, decision.action) == ("deep", "require-approval")
