@@ -5,13 +5,18 @@ Like Tandem's runner, a node first resets the repository to the commit recorded 
 graph state, so a step that crashed after committing (but before its checkpoint) is
 redone cleanly instead of applied twice. Before touching the repository a node checks
 that its worker still holds the job's lease: a worker that stalled past its lease (its
-job taken over by another) must not move the repository under the new holder.
+job taken over by another) must not move the repository under the new holder. A check
+is not enough on its own (the worker can stall between the check and the git command),
+so, like Tandem's runner, a worker holds the repository with a lock while it runs the
+job, and one that took the job over waits for the stalled one to stop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import operator
+import os
 import subprocess
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -46,11 +51,30 @@ def commit_step(repo: str, job_id: str, n: int, sha: str, lease: Lease) -> str:
 
 def make_node(n: int, repo: str, job_id: str, lease: Lease) -> Any:
     async def node(state: State) -> State:
-        sha = await asyncio.to_thread(commit_step, repo, job_id, n, state["sha"], lease)
+        work = asyncio.ensure_future(
+            asyncio.to_thread(commit_step, repo, job_id, n, state["sha"], lease))
+        try:
+            sha = await asyncio.shield(work)
+        except asyncio.CancelledError:  # lease lost: the git commands finish before we go
+            await asyncio.wait([work])
+            raise
         await asyncio.sleep(STEP_SLEEP_S)
         return {"sha": sha, "steps": [n]}
 
     return node
+
+
+async def hold_repo(repo: str) -> int:
+    """The repository for this worker alone, as Tandem's job lock does for a worktree: a
+    worker that stalled past its lease may still be between its lease check and a git
+    command; the worker that took the job over waits until the stalled one has stopped."""
+    fd = os.open(Path(repo, ".git", "chaos.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            await asyncio.sleep(0.1)
 
 
 def build(repo: str, job_id: str, lease: Lease) -> StateGraph:
@@ -65,6 +89,14 @@ def build(repo: str, job_id: str, lease: Lease) -> StateGraph:
 
 
 async def handle(ctx: JobContext) -> JobResult:
+    fd = await hold_repo(ctx.spec["repo"])
+    try:
+        return await _run(ctx)
+    finally:
+        os.close(fd)
+
+
+async def _run(ctx: JobContext) -> JobResult:
     repo = ctx.spec["repo"]
     graph = build(repo, ctx.job_id, ctx.lease).compile(checkpointer=ctx.checkpointer())
     config: Any = {"configurable": {"thread_id": ctx.job_id}}
