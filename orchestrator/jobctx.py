@@ -72,8 +72,20 @@ class JobRuntime:
         if self.fence is not None:
             await self.fence.acheck()
 
-    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(fn, *args)
+    async def run_blocking(
+        self, fn: Callable[..., T], *args: Any, on_cancel: Callable[[], None] | None = None
+    ) -> T:
+        """``fn(*args)`` in a thread. A thread cannot be stopped: when the run is cancelled
+        (Ctrl-C, a lost lease), ``on_cancel`` asks it to end and the thread is waited for,
+        so nothing still writes to the worktree once the job's lock is released."""
+        work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            if on_cancel is not None:
+                on_cancel()
+            await asyncio.wait([work])
+            raise
 
     def events_receipts(self) -> list[Receipt]:
         return self.events.receipts()

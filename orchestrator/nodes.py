@@ -8,7 +8,6 @@ call may have lasting effects); ``Escalate`` routes to the escalate node.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -276,12 +275,9 @@ async def review(state: JobState, rt: JobRuntime) -> Update:
 async def verify(state: JobState, rt: JobRuntime) -> Update:
     step_no, _ = _current(state)
     rt.ws.settle()  # the commands may run git: the last commit's index update is done
-    stop = threading.Event()
-    try:
-        results = await rt.run_blocking(run_all, rt.verify_specs, rt.ws.path, stop)
-    except asyncio.CancelledError:  # interrupted: the commands must not run on without it
-        stop.set()
-        raise
+    stop = threading.Event()  # interrupted: the commands must not run on without the job
+    results = await rt.run_blocking(run_all, rt.verify_specs, rt.ws.path, stop,
+                                    on_cancel=stop.set)
     await rt.fenced()  # the commands can outlast a lease; a commit or a restore follows
     # The output goes into the job's state, the next prompt and the step's commit.
     results = [r.model_copy(update={"output_tail": rt.redact(r.output_tail)}) for r in results]
