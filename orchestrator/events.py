@@ -47,7 +47,7 @@ class EventLog:
     def __init__(self, path: Path, job_id: str, known_secrets: Sequence[str] = ()) -> None:
         self.path = path
         self.job_id = job_id
-        self._redact = _redactor(known_secrets)
+        self.redact = _redactor(known_secrets)
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._receipts: list[Receipt] | None = None  # read from the log on first use
@@ -61,7 +61,7 @@ class EventLog:
     def emit(self, type_: str, **payload: Any) -> dict[str, Any]:
         event = {"ts": time.time(), "job_id": self.job_id, "type": type_, **payload}
         plain = json.loads(json.dumps(event, default=str, ensure_ascii=False))
-        event = redact_tree(plain, self._redact)
+        event = redact_tree(plain, self.redact)
         line = json.dumps(event, ensure_ascii=False)
         with self._lock:
             self._fh.write(line + "\n")

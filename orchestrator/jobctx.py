@@ -210,10 +210,9 @@ class JobRuntime:
 
     def redact(self, text: str) -> str:
         """``text`` with every secret (a known key value, a provider key format, ...)
-        replaced: for model-written text bound for a commit, a prompt or a log."""
-        from orchestrator.secrets import redact
-
-        return redact(text, self.known_secrets)
+        replaced: for model-written text bound for a commit, a prompt or a log. The event
+        log's redactor: the job's known key values, read once."""
+        return self.events.redact(text)
 
     @property
     def home(self) -> Path:

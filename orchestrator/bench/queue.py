@@ -26,6 +26,7 @@ from typing import Any
 import click
 
 from orchestrator.cli import emit_json
+from orchestrator.cli.queue import redis_url_callback
 from orchestrator.errors import ConfigError
 from orchestrator.queue import JobContext, JobQueue, JobResult, Worker
 from orchestrator.store.connection import async_client
@@ -159,16 +160,8 @@ async def measure(url: str, jobs: int, checkpoints: int) -> dict[str, Any]:
     }
 
 
-def _redis_url_callback(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> str | None:
-    from orchestrator.cli.queue import check_redis_url
-
-    return None if value is None else check_redis_url(value)
-
-
 @click.command()
-@click.option("--redis-url", callback=_redis_url_callback,
+@click.option("--redis-url", callback=redis_url_callback,
               help="Redis to measure (default: a throw-away local redis-server).")
 @click.option("--jobs", default=500, show_default=True, type=click.IntRange(1),
               help="No-op jobs per throughput run.")

@@ -90,6 +90,18 @@ def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
 
 
+def check_env_redis_url() -> None:
+    """A malformed TANDEM_REDIS_URL is one clear error before a command that listens on
+    it starts (redis is imported only when the variable is set)."""
+    from orchestrator.config import get_settings
+
+    url = get_settings().redis_url
+    if url:
+        from orchestrator.cli.queue import check_redis_url
+
+        check_redis_url(url, "TANDEM_REDIS_URL")
+
+
 def _setup_logging() -> None:
     from orchestrator.config import get_settings
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from orchestrator.cli import emit_json
+from orchestrator.cli import check_env_redis_url, emit_json
 from orchestrator.cli.progress import Progress, receipts_table
 from orchestrator.config import get_settings
 from orchestrator.errors import ConfigError, JobNotFound, TandemError
@@ -28,7 +28,6 @@ EXIT_PAUSED = 3  # the job waits: for `tandem resume`, or a human's approve/reje
 
 def _execute(job: JobRecord, *, json_out: bool, resume_value: Any = None,
              new: bool = False) -> JobRecord:
-    from orchestrator.cli.queue import check_env_redis_url
     from orchestrator.runner import run_job
 
     check_env_redis_url()  # a job also listens on it (steering, approvals) when it is set
@@ -123,8 +122,8 @@ def check_task(task: str) -> None:
 
 
 def _new_job(repo: Path, task: str, **fields: Any) -> JobRecord:
-    check_task(task)
-    job = JobRecord(job_id=new_job_id(), repo=str(check_repo_root(repo)), task=task, **fields)
+    """The job's record, for a repository root and a task already checked."""
+    job = JobRecord(job_id=new_job_id(), repo=str(repo.resolve()), task=task, **fields)
     job.save()
     return job
 
@@ -164,10 +163,10 @@ def run(repo: Path, task: str, policy: str | None, overrides: tuple[str, ...],
     check_task(task)
     root = check_repo_root(repo)
     check_runnable(load_policy(policy, repo=root, overrides=overrides), tape)
-    check_forge_token(pr_kind, {"repo": forge_repo} if forge_repo else {})
+    forge = {"repo": forge_repo} if forge_repo else {}
+    check_forge_token(pr_kind, forge)
     job = _new_job(root, task, policy=policy, overrides=list(overrides), test_cmd=test_cmd,
-                   base_ref=base_ref, pr=pr_kind, tape=tape,
-                   forge={"repo": forge_repo} if forge_repo else {})
+                   base_ref=base_ref, pr=pr_kind, tape=tape, forge=forge)
     if not json_out:
         _note_uncommitted(root, base_ref)
     execute(job, json_out=json_out, new=True)
@@ -330,10 +329,11 @@ def show(job_id: str, json_out: bool, follow: bool, redis_url: str | None, prefi
     from any machine when the job runs on the shared Redis queue)."""
     # TANDEM_REDIS_URL set for the queue does not hide the jobs run here; --redis-url asks
     # for the queue's view.
-    if redis_url or (_redis_url(None) and not _is_local(job_id)):
+    local = None if redis_url else _local_record(job_id)
+    if local is None and _redis_url(redis_url):
         _show_queued(job_id, _redis_url(redis_url), prefix, json_out=json_out, follow=follow)
         return
-    job = _live_status(load_job(job_id))
+    job = _live_status(local or load_job(job_id))
     if follow:
         from orchestrator.cli.progress import follow_events
 
@@ -347,13 +347,12 @@ def show(job_id: str, json_out: bool, follow: bool, redis_url: str | None, prefi
     receipts_table(job)
 
 
-def _is_local(job_id: str) -> bool:
-    """Whether this machine has the job's record (a job run here with `tandem run`)."""
+def _local_record(job_id: str) -> JobRecord | None:
+    """This machine's record of the job (one run here with `tandem run`), if it has one."""
     try:
-        load_job(job_id)
+        return load_job(job_id)
     except JobNotFound:
-        return False
-    return True
+        return None
 
 
 def _show_queued(

@@ -7,18 +7,9 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli import emit_json
-from orchestrator.config import get_settings
+from orchestrator.cli import check_env_redis_url, emit_json
 from orchestrator.errors import ConfigError
 from orchestrator.jobstore import JobRecord, load_job
-
-
-def _check_redis_env() -> None:
-    """A malformed TANDEM_REDIS_URL is one clear error before anything starts."""
-    if get_settings().redis_url:
-        from orchestrator.cli.queue import check_env_redis_url  # only then: it loads redis
-
-        check_env_redis_url()
 
 
 def _waiting(job_id: str) -> JobRecord:
@@ -38,7 +29,7 @@ def approve(job_id: str, note: str | None, json_out: bool) -> None:
     """Approve the step a job is waiting on; the job then continues."""
     from orchestrator.cli.jobs import execute  # imported late: `tandem steer` stays quick
 
-    _check_redis_env()
+    check_env_redis_url()  # before the job is looked up: the first error a user should see
     job = _waiting(job_id)
     execute(job, json_out=json_out, resume_value={"approved": True, "note": note or "approved"})
 
@@ -51,7 +42,7 @@ def reject(job_id: str, reason: str, json_out: bool) -> None:
     """Reject the step a job is waiting on: it is not applied and the job ends."""
     from orchestrator.cli.jobs import execute
 
-    _check_redis_env()
+    check_env_redis_url()  # before the job is looked up: the first error a user should see
     job = _waiting(job_id)
     execute(job, json_out=json_out, resume_value={"approved": False, "reason": reason})
 
@@ -74,7 +65,7 @@ def steer(job_id: str, message: str, timeout_s: float, json_out: bool) -> None:
     from orchestrator.control import send_steer
     from orchestrator.errors import JobNotFound
 
-    _check_redis_env()
+    check_env_redis_url()
     try:
         job_id = load_job(job_id).job_id  # accepts a unique prefix
     except (JobNotFound, OSError):
@@ -110,5 +101,5 @@ def chat(repo: Path, policy: str | None, test_cmd: str | None, pr_kind: str,
     """
     from orchestrator.chat import ChatSession
 
-    _check_redis_env()
+    check_env_redis_url()
     ChatSession(repo, policy=policy, test_cmd=test_cmd, pr=pr_kind, tape=tape).loop()

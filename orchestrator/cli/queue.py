@@ -43,21 +43,14 @@ def check_redis_url(url: str, source: str = "--redis-url") -> str:
     return url
 
 
-def check_env_redis_url() -> None:
-    """Validate TANDEM_REDIS_URL when it is set (commands that use it without an option)."""
-    url = get_settings().redis_url
-    if url:
-        check_redis_url(url, "TANDEM_REDIS_URL")
-
-
-def _redis_url_callback(
+def redis_url_callback(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> str | None:
     return None if value is None else check_redis_url(value)
 
 
 redis_url_option = click.option(
-    "--redis-url", metavar="URL", callback=_redis_url_callback,
+    "--redis-url", metavar="URL", callback=redis_url_callback,
     help="Redis holding the queue (default: TANDEM_REDIS_URL), e.g. redis://host:6379/0.",
 )
 prefix_option = click.option(
