@@ -6,11 +6,15 @@ deadline:
 
 - Output is read as it comes, into a buffer that keeps only the tail, so a command that
   prints gigabytes cannot grow this process (the model only ever sees the tail anyway).
-- At the deadline the whole group is killed and reading stops after a short grace, even if
-  a descendant that left the group (``setsid``) still holds the pipe: the job must not hang.
-- When the command exits by itself, what is left of its group (background children) is
-  killed too, so nothing outlives verification holding files or ports; the command's own
-  exit code decides the result.
+- It runs under ``reaper.py`` (a child subreaper): when the command exits, or at the
+  deadline, every process it started is killed, those that left its process group or
+  session (``setsid``, a daemon's double fork) included. Nothing outlives verification
+  holding files or ports, or writing to the worktree while the next step runs; the
+  command's own exit code decides the result.
+- At the deadline reading stops after a short grace even if something still holds the
+  pipe: the job must not hang.
+- The tail is redacted (``redact``) before it is cut to its final length, so a secret
+  that straddled the cut is not left half shown.
 
 A failure is an observation for the model: the tail of the output plus a *signature* (the
 failing test ids, or the normalised last lines) used to detect "no progress".
@@ -23,12 +27,13 @@ import os
 import re
 import selectors
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -37,8 +42,15 @@ from pydantic import BaseModel
 from orchestrator.config import scrubbed_env
 
 _OUTPUT_TAIL_CHARS = 4000
-# Bytes kept while reading: enough for the last _OUTPUT_TAIL_CHARS characters of utf-8.
-_OUTPUT_TAIL_BYTES = 4 * _OUTPUT_TAIL_CHARS
+# Bytes kept while reading: enough for the last _OUTPUT_TAIL_CHARS characters of utf-8,
+# plus a margin before them that is redacted with the tail and then dropped (a secret
+# starting in the margin and ending in the tail is recognised whole).
+_REDACT_MARGIN_BYTES = 8 * 1024
+_OUTPUT_TAIL_BYTES = 4 * _OUTPUT_TAIL_CHARS + _REDACT_MARGIN_BYTES
+_REAPER = str(Path(__file__).with_name("reaper.py"))
+# After SIGTERM, how long the reaper has to kill the command's processes and exit before
+# its own group is killed outright.
+_REAPER_GRACE_S = 2.0
 _READ_CHUNK_BYTES = 64 * 1024
 # How long one wait on the pipe may last: the bound on noticing an exit or the deadline.
 _POLL_S = 0.05
@@ -90,13 +102,17 @@ class _Tail:
         if len(self._buf) > self._limit:
             del self._buf[: len(self._buf) - self._limit]
 
-    def text(self) -> tuple[str, int]:
-        """The last ``_OUTPUT_TAIL_CHARS`` characters, and how many bytes came before them."""
+    def text(self, redact: Callable[[str], str] | None = None) -> tuple[str, int]:
+        """The last ``_OUTPUT_TAIL_CHARS`` characters (redacted first, with the margin
+        before them), and how many bytes of output came before them."""
         # surrogateescape maps every byte to a character and back, so the count of bytes
         # cut is exact; "replace" (what the model reads) is applied to the kept part only.
-        kept = self._buf.decode("utf-8", "surrogateescape")[-_OUTPUT_TAIL_CHARS:]
+        kept = self._buf.decode("utf-8", "surrogateescape")
+        if redact is not None:
+            kept = redact(kept)
+        kept = kept[-_OUTPUT_TAIL_CHARS:]
         kept_bytes = kept.encode("utf-8", "surrogateescape")
-        return kept_bytes.decode("utf-8", "replace"), self.total_bytes - len(kept_bytes)
+        return kept_bytes.decode("utf-8", "replace"), max(self.total_bytes - len(kept_bytes), 0)
 
 
 def _argv(cmd: str | list[str]) -> list[str]:
@@ -110,6 +126,14 @@ def failure_signature(output: str) -> str:
     ids = sorted({next(g for g in m.groups() if g) for m in _FAILED_ID.finditer(output)})
     basis = "\n".join(ids) if ids else _NOISE.sub("", "\n".join(output.strip().splitlines()[-5:]))
     return hashlib.sha256(basis.encode()).hexdigest()[:16]
+
+
+def _executable(name: str, cwd: Path, path: str) -> str | None:
+    """Where ``name`` would be run from (PATH, or relative to ``cwd``), or None."""
+    if os.sep in name:
+        found = name if os.path.isabs(name) else str(cwd / name)
+        return found if os.access(found, os.X_OK) and not os.path.isdir(found) else None
+    return shutil.which(name, path=path)
 
 
 def _kill_group(pgid: int) -> None:
@@ -166,19 +190,36 @@ def _pump(proc: subprocess.Popen[bytes], fd: int, tail: _Tail, deadline: float,
             else:  # output closed, the process not ended yet: it usually is in a moment
                 time.sleep(min(left_s, pause_s))
                 pause_s = min(pause_s * 2, _POLL_S)
+        if timed_out:
+            _stop_reaper(proc.pid)
         _kill_group(proc.pid)
         _drain(sel, fd, tail, open_)
     return timed_out
 
 
-def run_command(spec: CommandSpec, cwd: Path,
-                stop: threading.Event | None = None) -> VerifyResult:
-    """Run one command; ``stop`` set (the job was interrupted) ends it as a timeout does."""
+def _stop_reaper(pid: int) -> None:
+    """Ask the reaper to kill everything the command started, and wait a moment for it."""
+    with suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    end = time.perf_counter() + _REAPER_GRACE_S
+    while not _has_exited(pid) and time.perf_counter() < end:
+        time.sleep(0.005)
+
+
+def run_command(spec: CommandSpec, cwd: Path, stop: threading.Event | None = None,
+                redact: Callable[[str], str] | None = None) -> VerifyResult:
+    """Run one command; ``stop`` set (the job was interrupted) ends it as a timeout does.
+    ``redact`` is applied to the output before it is cut to the tail."""
     start = time.perf_counter()
+    argv, env = _argv(spec.cmd), scrubbed_env()
     try:
+        if not argv or _executable(argv[0], cwd, env["PATH"]) is None:
+            raise FileNotFoundError(f"{argv[0] if argv else 'an empty command'!r} is not "
+                                    f"an executable file (PATH={env['PATH']})")
         proc = subprocess.Popen(
-            _argv(spec.cmd), cwd=cwd, env=scrubbed_env(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-I", "-S", _REAPER, *argv], cwd=cwd, env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     except OSError as exc:
         return VerifyResult(
@@ -192,7 +233,7 @@ def run_command(spec: CommandSpec, cwd: Path,
     # Killed or exited: reaping is immediate unless the process is stuck in the kernel.
     with suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=_DRAIN_GRACE_S)
-    text, cut_bytes = tail.text()
+    text, cut_bytes = tail.text(redact)
     passed = proc.returncode == 0 and not timed_out
     note = f"[... {cut_bytes} bytes of earlier output not kept]\n" if cut_bytes else ""
     return VerifyResult(
@@ -202,7 +243,7 @@ def run_command(spec: CommandSpec, cwd: Path,
     )
 
 
-def run_all(specs: Sequence[CommandSpec], cwd: Path,
-            stop: threading.Event | None = None) -> list[VerifyResult]:
+def run_all(specs: Sequence[CommandSpec], cwd: Path, stop: threading.Event | None = None,
+            redact: Callable[[str], str] | None = None) -> list[VerifyResult]:
     """Run every command (even after a failure, so the model sees all of them)."""
-    return [run_command(s, cwd, stop) for s in specs]
+    return [run_command(s, cwd, stop, redact) for s in specs]

@@ -119,6 +119,55 @@ def test_timeout_holds_when_a_descendant_escapes_the_group(tmp_path: Path) -> No
     assert time.monotonic() - start < 3.0
     assert r.timed_out and not r.passed
     assert "spawned" in r.output_tail
+    assert _wait_dead(_child_pid(tmp_path))  # the reaper caught it where the group kill cannot
+
+
+@pytest.mark.usefixtures("reap_child")
+def test_exit_zero_kills_a_descendant_that_escaped_the_group(tmp_path: Path) -> None:
+    # A test suite that starts a server with setsid and forgets it: it must not outlive
+    # verification (it would hold its port, or write to the worktree during the next step).
+    start = time.monotonic()
+    r = _run(tmp_path, ["{python}", "-c", _SPAWN, "escape", "exit"], timeout_s=10.0)
+    assert time.monotonic() - start < 3.0
+    assert r.passed and r.exit_code == 0 and r.output_tail == "spawned\n"
+    assert _wait_dead(_child_pid(tmp_path))
+
+
+# A daemon's double fork: the middle process starts a grandchild in its own session and
+# exits at once, so the grandchild is an orphan outside the command's group.
+_DOUBLE_FORK = """
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        open("child.pid", "w").write(str(os.getpid()))
+        time.sleep(60)
+    os._exit(0)
+os.wait()
+while not os.path.exists("child.pid"):
+    time.sleep(0.01)
+print("daemon started", flush=True)
+"""
+
+
+@pytest.mark.usefixtures("reap_child")
+def test_a_double_forked_daemon_is_killed(tmp_path: Path) -> None:
+    r = _run(tmp_path, ["{python}", "-c", _DOUBLE_FORK], timeout_s=10.0)
+    assert r.passed and r.output_tail == "daemon started\n"
+    assert _wait_dead(_child_pid(tmp_path))
+
+
+def test_a_command_killed_by_a_signal_reports_it(tmp_path: Path) -> None:
+    r = _run(tmp_path, ["sh", "-c", "kill -TERM $$"])
+    assert not r.passed and r.exit_code == -signal.SIGTERM and not r.timed_out
+
+
+def test_a_relative_command_runs_from_the_worktree(tmp_path: Path) -> None:
+    script = tmp_path / "run-tests.sh"
+    script.write_text("#!/bin/sh\necho from the worktree\n")
+    script.chmod(0o755)
+    r = _run(tmp_path, ["./run-tests.sh"])
+    assert r.passed and r.output_tail == "from the worktree\n"
 
 
 @pytest.mark.usefixtures("reap_child")
@@ -159,6 +208,20 @@ def test_large_output_keeps_only_the_tail(tmp_path: Path) -> None:
     assert rest.endswith("FAILED tests/t.py::test_last\n")
     assert r.signature == failure_signature(rest)
     assert growth < 64 * 1024 * 1024
+
+
+def test_a_secret_straddling_the_cut_is_redacted_whole(tmp_path: Path) -> None:
+    # The secret starts before the last _OUTPUT_TAIL_CHARS characters and ends inside them:
+    # redacting only the cut tail would leave its second half for the model to read.
+    secret = "sk-" + "Q7" * 40
+    tail_filler = "z" * (_OUTPUT_TAIL_CHARS - 30)
+    script = f"print('x' * 50000 + {secret!r} + {tail_filler!r})"
+    r = run_command(CommandSpec(name="t", cmd=["{python}", "-c", script]), tmp_path,
+                    redact=lambda text: text.replace(secret, "[REDACTED]"))
+    assert r.passed
+    assert secret[-20:] not in r.output_tail and secret[:20] not in r.output_tail
+    assert r.output_tail.endswith(tail_filler + "\n")
+    assert "[REDACTED]" in r.output_tail
 
 
 def test_signature_ignores_how_much_output_was_cut(tmp_path: Path) -> None:
