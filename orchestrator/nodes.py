@@ -275,14 +275,19 @@ async def review(state: JobState, rt: JobRuntime) -> Update:
 async def verify(state: JobState, rt: JobRuntime) -> Update:
     step_no, _ = _current(state)
     rt.ws.settle()  # the commands may run git: the last commit's index update is done
+    guard = rt.ws.guard_git_files()
     stop = threading.Event()  # interrupted: the commands must not run on without the job
-    results = await rt.run_blocking(run_all, rt.verify_specs, rt.ws.path, stop,
-                                    on_cancel=stop.set)
+    # The output goes into the job's state, the next prompt and the step's commit: it is
+    # redacted before it is cut to its tail.
+    try:
+        results = await rt.run_blocking(run_all, rt.verify_specs, rt.ws.path, stop,
+                                        rt.redact, on_cancel=stop.set)
+    finally:  # before any other git call: the commands may have rewritten git's config
+        restored = [str(p) for p in guard.restore_changes()]
     await rt.fenced()  # the commands can outlast a lease; a commit or a restore follows
-    # The output goes into the job's state, the next prompt and the step's commit.
-    results = [r.model_copy(update={"output_tail": rt.redact(r.output_tail)}) for r in results]
     summary = [r.model_dump(exclude={"output_tail"}) | {"summary": r.summary} for r in results]
-    rt.events.emit("verify", step=step_no, tier=state["tier"], results=summary)
+    rt.events.emit("verify", step=step_no, tier=state["tier"], results=summary,
+                   **({"git_files_restored": restored} if restored else {}))
     if all(r.passed for r in results):
         if state.get("approval_required"):
             return {"next": "approval", "verification": summary}

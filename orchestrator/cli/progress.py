@@ -110,10 +110,7 @@ def describe(event: dict[str, Any]) -> str | None:
     if t == "escalate":
         return f"  [yellow]escalate[/] step {step} → {event.get('to')}: {event.get('reason')}"
     if t == "verify":
-        results = event.get("results", [])
-        ok = all(r.get("passed") for r in results)
-        return "  verify: " + ("[green]passed[/]" if ok else "[red]failed[/] " + "; ".join(
-            r.get("summary", "") for r in results if not r.get("passed")))
+        return _describe_verify(event)
     if t == "edit.rejected":
         return f"  [yellow]edit rejected[/]: {str(event.get('error'))[:160]}"
     if t in ("job.paused", "job.failed"):
@@ -124,6 +121,17 @@ def describe(event: dict[str, Any]) -> str | None:
         where = event.get("bundle_dir") or event.get("url") or event.get("kind")
         return f"[bold]pull request[/]: {where}"
     return None
+
+
+def _describe_verify(event: dict[str, Any]) -> str:
+    results = event.get("results", [])
+    ok = all(r.get("passed") for r in results)
+    line = "  verify: " + ("[green]passed[/]" if ok else "[red]failed[/] " + "; ".join(
+        r.get("summary", "") for r in results if not r.get("passed")))
+    if event.get("git_files_restored"):
+        line += ("\n  [yellow]the commands changed git's configuration; put back[/]: "
+                 + ", ".join(event["git_files_restored"])[:300])
+    return line
 
 
 def _describe_live(event: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from orchestrator.workspace.blobs import BlobRules
 from orchestrator.workspace.commits import LOG_FORMAT, CheckpointInfo, parse_log, step_of
 from orchestrator.workspace.edits import EditBlock
 from orchestrator.workspace.git import IDENTITY, git_ok, git_text, run_git, split_z
+from orchestrator.workspace.gitguard import GitFilesGuard, guarded_files
 from orchestrator.workspace.pending import PendingChanges
 from orchestrator.workspace.treebuild import ObjectStore
 
@@ -51,6 +52,7 @@ class Workspace:
         self._indexing: Future[None] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._blob_rules = BlobRules(path)  # which files git converts (.gitattributes)
+        self._git_files: list[Path] | None = None  # see ``guard_git_files``
 
     @classmethod
     def open_or_create(
@@ -211,6 +213,14 @@ class Workspace:
         info.warnings = made.warnings
         info.commit_s = info.total_s = time.perf_counter() - t0
         return info
+
+    def guard_git_files(self) -> GitFilesGuard:
+        """A copy of git's configuration files for this worktree (``gitguard``), taken
+        before commands of the repository run in it; ``restore_changes()`` afterwards."""
+        if self._git_files is None:  # found once, while the files are still git's own
+            self._git_files = guarded_files(self.path, worktree.admin_dir(self.path),
+                                            self._objects.parent)
+        return GitFilesGuard(self._git_files)
 
     def settle(self) -> None:
         """Wait for the index update a step commit left running (raises its error). Run

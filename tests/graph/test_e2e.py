@@ -414,3 +414,32 @@ def test_a_key_printed_by_the_tests_is_kept_out_of_state_and_prompts(
     for path in stored:
         assert key.encode() not in path.read_bytes(), path
     assert "key [REDACTED:" in job.events_path.read_text()  # the summary, redacted
+
+
+def test_git_config_written_by_the_tests_is_put_back(
+    tmp_path: Path, demo_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests run the repository's (and the model's) code: git config they write would
+    make Tandem's next git calls run commands (an SSH command or a credential helper at
+    the push, with the agent and credentials the tests were not given). It is put back
+    before Tandem runs git again, and the event says which files."""
+    home = tmp_path / "user-home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    tape = _base_tape([{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT}])
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url)
+        job = _job(demo_repo, policy, task="Add slugify")
+        job.test_cmd = ("sh -c 'git config core.sshCommand \"touch ssh-ran\" && "
+                        "git config --global credential.helper \"!touch helper-ran\"'")
+        job.save()
+        job = _run(job)
+    assert job.status == "done", job.error
+    local = subprocess.run(["git", "config", "--get", "core.sshCommand"], cwd=demo_repo,
+                           capture_output=True, text=True)
+    assert local.returncode == 1 and local.stdout == ""  # not set
+    assert not (home / ".gitconfig").exists()
+    restored = [e["git_files_restored"] for e in read_events(job.events_path)
+                if e["type"] == "verify" and "git_files_restored" in e]
+    assert len(restored) == 1
+    assert sorted(Path(p).name for p in restored[0]) == [".gitconfig", "config"]
