@@ -5,11 +5,14 @@ content is not trusted (anyone who can open a PR can edit it). So that layer may
 rules, sensitive paths and approvals, but never weaken what the trusted layers set: it may
 not disable or weaken a security rule, drop a sensitive path, turn off the linter or an
 approval, point a tier at another endpoint (a key could be sent there),
-move planning or review to a shallower tier, raise a budget, or drop or change a
-verification command (it may add its own). Settings that act outside
-the job worktree — the pause notification (a command run on the user's machine, a webhook
-that would receive the job's details) and pushing checkpoints to a remote — belong to the
-user alone: a repository may not set or change them.
+move planning or review to a shallower tier, raise a budget or a retry count, or drop or
+change a verification command (it may add its own). Pull-request delivery may only become
+more conservative (a draft, or no PR at all). Settings that act outside the job worktree
+belong to the user alone, and a repository may not set or change them: the pause
+notification (a command run on the user's machine, a webhook that would receive the job's
+details), pushing checkpoints to a remote, the step commits' message prefix (pushed with
+the PR, read by CI and bots), and where the PR goes and what automation it triggers (its
+base branch, labels and title prefix, applied with the user's forge token).
 """
 
 from __future__ import annotations
@@ -38,9 +41,8 @@ def check_tighten_only(trusted: Policy, merged: Policy, repo_layer: Layer) -> No
     try:
         _check_tiers(trusted, merged)
         _check_paths(trusted, merged)
-        _check_switches(trusted, merged)
+        _check_fields(trusted, merged)
         _check_budgets(trusted, merged)
-        _check_user_only(trusted, merged)
         _check_verify(trusted, merged)
         for kind in ("route_rules", "gate_rules"):
             _check_rules(trusted, merged, kind)
@@ -63,37 +65,60 @@ def _check_paths(trusted: Policy, merged: Policy) -> None:
         raise _Loosened(("sensitive_paths",), f"removes sensitive paths {sorted(missing)}")
 
 
-def _check_switches(trusted: Policy, merged: Policy) -> None:
-    pairs = (
-        (("gate", "linter"), trusted.gate.linter, merged.gate.linter),
-        (
-            ("approvals", "security_sensitive"),
-            trusted.approvals.security_sensitive,
-            merged.approvals.security_sensitive,
-        ),
-        (("approvals", "before_pr"), trusted.approvals.before_pr, merged.approvals.before_pr),
-    )
-    for path, old, new in pairs:
-        if old and not new:
-            raise _Loosened(path, "turns off a safety setting")
+# What a repository may do with each field of these sections (``FIELD_RULES``). Every
+# field of them is listed (a test checks), so a field added to the schema is not open to
+# repositories until someone decides what they may do with it.
+LOWER = "lower only"  # a count or limit: more model calls or larger inputs is a loosening
+TURN_ON = "turn on only"  # a safety switch
+TURN_OFF = "turn off only"  # something the user's token or machine does
+USER_ONLY = "user only"  # acts outside the job worktree: the repository may not change it
+RULED_SECTIONS = ("gate", "retries", "approvals", "checkpoint", "pr")
+
+_PAUSE_NOTICE = "what runs or is contacted when a job pauses"
+_DELIVERY = "where the pull request goes and what automation it triggers"
+FIELD_RULES: dict[tuple[str, str], tuple[str, str]] = {
+    ("gate", "linter"): (TURN_ON, ""),
+    ("retries", "same_tier_verify"): (LOWER, "more model calls before escalating"),
+    ("retries", "deep_failures_before_pause"): (LOWER, "more model calls before a pause"),
+    ("retries", "edit_repairs"): (LOWER, "more model calls before a pause"),
+    ("retries", "plan_repairs"): (LOWER, "more model calls before a pause"),
+    ("approvals", "security_sensitive"): (TURN_ON, ""),
+    ("approvals", "before_pr"): (TURN_ON, ""),
+    ("approvals", "notify_command"): (USER_ONLY, _PAUSE_NOTICE),
+    ("approvals", "notify_webhook"): (USER_ONLY, _PAUSE_NOTICE),
+    ("approvals", "notify_timeout_s"): (USER_ONLY, _PAUSE_NOTICE),
+    ("checkpoint", "max_file_bytes"): (LOWER, "larger files in checkpoints and diffs"),
+    ("checkpoint", "push_refs"): (USER_ONLY, "what is pushed to a remote"),
+    ("checkpoint", "push_remote"): (USER_ONLY, "what is pushed to a remote"),
+    ("checkpoint", "message_prefix"): (USER_ONLY, "the commit messages pushed with the pull "
+                                                  "request, which CI and bots read"),
+    ("pr", "enabled"): (TURN_OFF, "a pull request the user's policy does not make"),
+    ("pr", "draft"): (TURN_ON, ""),
+    ("pr", "base"): (USER_ONLY, _DELIVERY),
+    ("pr", "title_prefix"): (USER_ONLY, _DELIVERY),
+    ("pr", "labels"): (USER_ONLY, _DELIVERY),
+}
 
 
-_USER_ONLY = (
-    ("approvals", "notify_command"),
-    ("approvals", "notify_webhook"),
-    ("approvals", "notify_timeout_s"),
-    ("checkpoint", "push_refs"),
-    ("checkpoint", "push_remote"),
-)
-
-
-def _check_user_only(trusted: Policy, merged: Policy) -> None:
-    for section, field in _USER_ONLY:
+def _check_fields(trusted: Policy, merged: Policy) -> None:
+    for (section, field), (rule, why) in FIELD_RULES.items():
         old = getattr(getattr(trusted, section), field)
-        if getattr(getattr(merged, section), field) != old:
-            raise _Loosened((section, field),
-                            f"{section}.{field} acts outside the job worktree; only the user's "
-                            "own policy may set it")
+        new = getattr(getattr(merged, section), field)
+        if new == old:
+            continue
+        key = f"{section}.{field}"
+        if rule == LOWER and new > old:
+            raise _Loosened((section, field), f"raises {key} ({why}); a repository may only "
+                                              "lower it")
+        if rule == TURN_ON and old and not new:
+            raise _Loosened((section, field), f"turns off a safety setting ({key}); a "
+                                              "repository may turn it on, not off")
+        if rule == TURN_OFF and new and not old:
+            raise _Loosened((section, field), f"turns on {key} ({why}); a repository may "
+                                              "turn it off, not on")
+        if rule == USER_ONLY:
+            raise _Loosened((section, field), f"{key} acts outside the job worktree ({why}); "
+                                              "only the user's own policy may set it")
 
 
 def _check_verify(trusted: Policy, merged: Policy) -> None:
