@@ -124,11 +124,12 @@ def _check_fields(trusted: Policy, merged: Policy) -> None:
 def _check_verify(trusted: Policy, merged: Policy) -> None:
     """The user's verification commands stay as they are (a security scan among them may
     be what the user relies on); a repository may add its own."""
-    kept = {(c.name, str(c.cmd)) for c in merged.verify.commands}
+    kept = {(c.name, str(c.cmd), c.timeout_s) for c in merged.verify.commands}
     for command in trusted.verify.commands:
-        if (command.name, str(command.cmd)) not in kept:
+        if (command.name, str(command.cmd), command.timeout_s) not in kept:
             raise _Loosened(("verify", "commands"),
-                            f"drops or changes the verification command {command.name!r}")
+                            f"drops or changes the verification command {command.name!r} "
+                            "(its command or timeout)")
 
 
 def _check_budgets(trusted: Policy, merged: Policy) -> None:

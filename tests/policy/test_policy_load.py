@@ -247,7 +247,9 @@ def test_repo_may_add_verification_commands_but_not_drop_the_users(tmp_path: Pat
     policy = load_policy("default", user_path=user, repo=repo)
     assert [c.name for c in policy.verify.commands] == ["scan", "tests"]
     for text in ("verify:\n  commands: []\n",
-                 "verify:\n  commands:\n    - {name: scan, cmd: 'true'}\n"):
+                 "verify:\n  commands:\n    - {name: scan, cmd: 'true'}\n",
+                 "verify:\n  commands:\n"
+                 "    - {name: scan, cmd: 'semgrep --error .', timeout_s: 0.01}\n"):
         repo_file.write_text(text)
         with pytest.raises(PolicyError, match="drops or changes the verification command 'scan'"):
             load_policy("default", user_path=user, repo=repo)
