@@ -97,7 +97,7 @@ PATTERNS: tuple[Pattern, ...] = (
        r"(?<![.\w])(?<!def )(eval|exec|compile)\(|__import__\("),
     _p("js.child-process", "command", "javascript",
        # a bare call or one on the module (``cp.exec``), not a method such as ``regex.exec(``
-       r"child_process|(?<![.\w])(\w+_)?(exec|spawn)(_?[Ff]ile)?(Sync|Async)?\(|(?<![.\w])fork\("
+       r"child_process|(?<![.\w])(exec|spawn)(File)?(Sync|Async)?\(|(?<![.\w])fork\("
        r"|\b(cp|childProcess|child_process)\.(exec|spawn|fork)\w*\(|shell:\s*true"),
     _p("js.eval", "code-eval", "javascript",
        r"(?<![.\w])eval\(|new Function\(|\bvm\.run\w*|setTimeout\(\s*['\"`]|\.runInContext"),
@@ -290,7 +290,7 @@ PATTERNS: tuple[Pattern, ...] = (
        r"|\bos\.Getwd\(\))|\bsys\.path\.(insert|append)\(", 0.5),
     # --- sandboxing and mandatory access control policies ----------------------------------
     _p("any.sandbox/i", "permissions", ANY,
-       r"(?<![a-z])(apparmor|seccomp|selinux|audit deny|deny|allow_?privilege_?escalation"
+       r"(?<![a-z])(apparmor|seccomp|selinux|deny|allow_?privilege_?escalation"
        r"|privileged|run_?as_?(user|non_?root|root)|security_?context|host_?(path|network|pid|ipc)"
        r"|cap_(sys|net|dac)_\w+|no_?new_?privs|node_?integration|context_?isolation"
        r"|web_?security)(?![a-z])"),

@@ -59,7 +59,7 @@ SINKS = [
     ("js", "window.location.assign(target)", "redirect"),
     ("py", "raise web.HTTPFound(location)", "redirect"),
     ("go", "w.WriteHeader(http.StatusSeeOther)", "redirect"),
-    ("js", "const { stdout } = await cp_execFile(bin, [arg])", "command"),
+    ("js", "const { stdout } = await execFileAsync(bin, [arg])", "command"),
     ("js", "await execAsync(cmd)", "command"),
     ("js", "const child = cp.spawn(bin, args)", "command"),
     ("js", "res.send(`<p>${name}</p>`)", "escaping"),
