@@ -1,4 +1,4 @@
-"""Run one command and leave nothing of it behind: ``python -I -S reaper.py ARGV...``.
+"""Run one command and leave nothing of it behind: ``python -S -s -P reaper.py ARGV...``.
 
 A verification command runs the repository's code, which can start processes that leave
 its process group and session (``setsid``, a daemon's double fork): killing the group
@@ -15,7 +15,8 @@ command (Linux):
 - it exits as the command did (the same exit code, or the same signal); after SIGTERM it
   ends by SIGKILL, as a command killed at its deadline.
 
-It runs with the standard library only (``-I -S``), so starting it costs about 10 ms.
+It runs with the standard library only (``-S -s -P``), so starting it costs about 10 ms; the
+command gets the environment and signal dispositions Tandem gave this process.
 Without a subreaper (not Linux) it still kills the command's group and its direct
 children. A process that leaves by other means (another user, a service manager) is out
 of its reach.
@@ -30,6 +31,21 @@ import time
 
 _PR_SET_CHILD_SUBREAPER = 36
 _KILL_FOR_S = 5.0  # give up on a tree that keeps forking faster than it is killed
+
+
+# Python ignores these at start-up, and an ignored signal stays ignored across exec: the
+# command gets them back at their default, as ``subprocess`` does (``restore_signals``).
+_RESET_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ")
+                       if hasattr(signal, name))
+# Set by Tandem for this process only: without it, Python would put LC_CTYPE=C.UTF-8 into
+# the environment under a C locale (PEP 538), and the command would inherit it.
+_NO_COERCION = "PYTHONCOERCECLOCALE"
+
+
+def _command_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop(_NO_COERCION, None)
+    return env
 
 
 class _Stop(Exception):
@@ -127,7 +143,8 @@ def main(argv: list[str]) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     _become_subreaper()
     try:
-        pid = os.posix_spawnp(argv[0], argv, dict(os.environ), setpgroup=0, setsigmask=())
+        pid = os.posix_spawnp(argv[0], argv, _command_env(), setpgroup=0, setsigmask=(),
+                              setsigdef=_RESET_SIGNALS)
     except OSError as exc:
         print(f"could not start {argv[0]!r}: {exc}", file=sys.stderr, flush=True)
         sys.exit(127)

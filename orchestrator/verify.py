@@ -217,7 +217,8 @@ def run_command(spec: CommandSpec, cwd: Path, stop: threading.Event | None = Non
             raise FileNotFoundError(f"{argv[0] if argv else 'an empty command'!r} is not "
                                     f"an executable file (PATH={env['PATH']})")
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", _REAPER, *argv], cwd=cwd, env=env,
+            [sys.executable, "-S", "-s", "-P", _REAPER, *argv], cwd=cwd,
+            env={**env, "PYTHONCOERCECLOCALE": "0"},  # the reaper passes ``env`` on as is
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

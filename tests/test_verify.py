@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.config import scrubbed_env
 from orchestrator.verify import (
     _OUTPUT_TAIL_CHARS,
     CommandSpec,
@@ -243,6 +244,29 @@ def test_environment_is_scrubbed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     r = _run(tmp_path, ["{python}", "-c", script])
     assert r.passed
     assert r.output_tail == "None None 0 True\n"
+
+
+def test_the_command_gets_the_environment_and_signals_it_would_get_directly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reaper between Tandem and the command is a Python process: Python's locale
+    # coercion (LC_CTYPE=C.UTF-8 under a C locale) and the SIGPIPE it ignores must not
+    # reach the command.
+    for name in ("LC_ALL", "LC_CTYPE", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    r = _run(tmp_path, ["env"])
+    assert r.passed, r.output_tail
+    given = dict(line.split("=", 1) for line in r.output_tail.splitlines())
+    assert given == scrubbed_env()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_the_command_does_not_inherit_ignored_signals(tmp_path: Path) -> None:
+    r = _run(tmp_path, ["grep", "^SigIgn:", "/proc/self/status"])
+    assert r.passed, r.output_tail
+    ignored = int(r.output_tail.split()[1], 16)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        assert not ignored & (1 << (sig - 1)), f"{sig!r} is ignored in the command"
 
 
 def test_stop_ends_the_command_at_once(tmp_path: Path) -> None:
