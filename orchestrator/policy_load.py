@@ -274,7 +274,7 @@ def _policy_error(exc: ValidationError, data: dict[str, Any], layers: Sequence[L
     path = _with_rule_ids(data, tuple(err["loc"]))
     message = str(err["msg"]).removeprefix("Value error, ")
     if not path and (m := re.match(r"^([\w.\-\[\]]+): (.*)$", message)):
-        path = tuple(int(p) if p.isdigit() else p for p in m.group(1).split("."))
+        path = _message_path(m.group(1))
         message = m.group(2)
     if err["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; `tandem policy schema` lists the keys)"
@@ -283,6 +283,16 @@ def _policy_error(exc: ValidationError, data: dict[str, Any], layers: Sequence[L
     elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):
         message += f" (got {err['input']!r})"
     return error_at(layers, path, message)
+
+
+def _message_path(field: str) -> KeyPath:
+    """The key path a model validator's message names: ``budgets.max_tokens.fast``, or
+    ``gate_rules.<rule id>[.tier]`` where the rule id may itself hold dots."""
+    kind, _, rest = field.partition(".")
+    if kind in RULE_LISTS and rest:
+        rule_id, dot, last = rest.rpartition(".")
+        return (kind, rule_id, last) if dot and last == "tier" else (kind, rest)
+    return tuple(int(p) if p.isdigit() else p for p in field.split("."))
 
 
 def error_at(layers: Sequence[Layer], path: KeyPath, message: str) -> PolicyError:

@@ -154,6 +154,12 @@ def test_relative_ca_file_is_read_next_to_the_policy_file(tmp_path: Path) -> Non
         ("extends: default\ngate_rules:\n  - id: x\n    tier: turbo\n", "gate_rules.x.tier", 4,
          "unknown tier 'turbo'"),
         ("extends: default\nplan_tier: huge\n", "plan_tier", 2, "unknown tier"),
+        # rule ids hold dots (every shipped one does): the line is the tier's own
+        ("extends: default\nroute_rules:\n  - id: route.x\n    when: {min_files: 3}\n"
+         "    tier: medium\n", "route_rules.route.x.tier", 5, "unknown tier 'medium'"),
+        ("extends: default\ngate_rules:\n  - id: gate.a.b\n    action: block\n"
+         "  - id: gate.a.b\n    action: block\n", "gate_rules.gate.a.b", 3,
+         "duplicate rule id"),
         ("extends: default\nroute_rules:\n  - id: r\n    when: {min_files: zero}\n",
          "route_rules.r.when.min_files", 4, "integer"),
         ("extends: default\ntiers:\n  fast:\n    models:\n      - provider: telepathy\n"
