@@ -94,13 +94,16 @@ def run_with_queue(
               help="Policy override for this job (repeatable).")
 @click.option("--pr", "pr_kind", type=click.Choice(["bundle", "github", "gitlab", "none"]),
               default="bundle", show_default=True, help="Where the result goes.")
+@click.option("--tape", type=click.Path(exists=True, dir_okay=False, resolve_path=True),
+              help="Scripted answers for the simulated provider (tiers at sim://); the "
+                   "workers read it at this path.")
 @redis_url_option
 @prefix_option
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 def submit(
     repo: str, task: str, policy: str | None, base_ref: str, test_cmd: str | None,
-    overrides: tuple[str, ...], pr_kind: str, redis_url: str | None, prefix: str,
-    as_json: bool,
+    overrides: tuple[str, ...], pr_kind: str, tape: str | None, redis_url: str | None,
+    prefix: str, as_json: bool,
 ) -> None:
     """Queue TASK on REPO for the workers of a shared Redis; prints the job id.
 
@@ -109,6 +112,10 @@ def submit(
     """
     local = Path(repo).expanduser()
     _check_submission(local, policy, overrides, base_ref)
+    if tape is not None:
+        from orchestrator.sim import load_tape
+
+        load_tape(tape)  # a worker would fail the job on it: say so now
     spec: dict[str, Any] = {
         "repo": str(local.resolve()) if local.exists() else repo,
         "task": task,
@@ -117,6 +124,7 @@ def submit(
         "test_cmd": test_cmd,
         "overrides": list(overrides),
         "pr": pr_kind,
+        "tape": tape,
     }
     job_id = run_with_queue(redis_url, prefix, lambda q: q.submit(spec))
     if as_json:

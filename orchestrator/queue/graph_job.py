@@ -7,7 +7,7 @@ from __future__ import annotations
 from orchestrator.errors import JobNotFound
 from orchestrator.queue.context import JobContext, JobResult
 
-SPEC_FIELDS = ("repo", "task", "policy", "overrides", "base_ref", "test_cmd", "pr")
+SPEC_FIELDS = ("repo", "task", "policy", "overrides", "base_ref", "test_cmd", "pr", "tape")
 
 
 async def run_queued_job(ctx: JobContext) -> JobResult:

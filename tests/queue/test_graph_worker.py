@@ -24,6 +24,7 @@ from orchestrator.queue import lease as leases
 from orchestrator.queue.graph_job import run_queued_job
 from orchestrator.runner import run_job
 from orchestrator.sim import SimServer
+from tests.cli_helpers import run_cli
 from tests.fixtures_jobs import write_policy
 from tests.queue.test_queue import running, wait_state
 
@@ -93,3 +94,38 @@ async def test_a_worker_that_lost_its_lease_mid_stream_writes_nothing(
                           capture_output=True, text=True).stdout.strip()
     assert head == job.base_sha  # and nothing was committed
     assert load_job(job.job_id).status != "failed"
+
+
+async def test_a_job_submitted_with_a_tape_runs_on_the_workers_simulator(
+    async_redis: aredis.Redis, redis_url: str, prefix: str, tmp_path: Path, demo_repo: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`tandem submit --tape` on a policy at sim:// (the shipped default): the worker
+    starts the simulated provider with that script, so a deployment can be tried end to
+    end without keys."""
+    import yaml
+
+    from tests.fixtures_jobs import DEEP, FAST
+    from tests.graph.test_e2e import ONE_STEP_PLAN, PR_TEXT, SLUGIFY_EDIT
+
+    tape = tmp_path / "tape.yaml"
+    tape.write_text(yaml.safe_dump({"entries": [
+        {"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT},
+        {"match": {"model": DEEP, "contains": "REPOSITORY FILES:"}, "text": ONE_STEP_PLAN},
+        {"match": {"model": FAST, "contains": "PR FOR TASK"}, "text": PR_TEXT}]}))
+    bad = tmp_path / "not-a-tape.yaml"
+    bad.write_text("name: a policy, not a tape\n")
+    args = ["submit", str(demo_repo), "Add slugify", "--policy", "default",
+            "--test", DEMO_TEST_CMD, "--redis-url", redis_url, "--prefix", prefix, "--json"]
+    code, out, err = await asyncio.to_thread(run_cli, capsys, *args, "--tape", str(bad))
+    assert code == 2 and out == "" and "no tape entries" in err and err.count("\n") == 1
+    code, out, err = await asyncio.to_thread(run_cli, capsys, *args, "--tape", str(tape))
+    assert code == 0, err
+    job_id = json.loads(out)["job_id"]
+    queue = JobQueue(async_redis, prefix)
+    async with running(Worker(queue, run_queued_job, concurrency=1, heartbeat_s=0.5)):
+        status = await wait_state(queue, job_id, ("succeeded", "failed", "dead"))
+    assert status["state"] == "succeeded", status
+    job = load_job(job_id)
+    assert job.status == "done" and job.tape == str(tape)
+    assert [r.tier for r in job.receipts if r.phase == "edit"] == ["fast"]
