@@ -8,6 +8,8 @@ Tandem's next git calls run commands of its choosing: a ``core.sshCommand`` or a
 credentials the command itself was not given; a ``filter.*.clean`` driver run when a
 checkpoint reads a file; a ``url.*.insteadOf`` that sends the push elsewhere. Pointing the
 worktree's ``.git`` file, or its ``commondir``, at a git directory of its own does the same.
+And a worktree ``HEAD`` pointed at another branch would have the next checkpoint commit
+move that branch (the user's own, when it sits at the same commit) instead of the job's.
 
 ``GitFilesGuard`` takes a copy of those files before the commands run and puts back any
 that changed (or were created, or removed) afterwards, before Tandem runs git again; the
@@ -66,6 +68,7 @@ def guarded_files(worktree: Path, git_dir: Path, common_dir: Path) -> list[Path]
     xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
     return [
         worktree / ".git",
+        git_dir / "HEAD",
         git_dir / "commondir",
         git_dir / "gitdir",
         git_dir / "config.worktree",

@@ -430,11 +430,20 @@ def test_git_config_written_by_the_tests_is_put_back(
     with _tape_sim(tape).run_in_thread() as sim:
         policy = write_policy(tmp_path / "p.yaml", sim.base_url)
         job = _job(demo_repo, policy, task="Add slugify")
+        user_branch = subprocess.run(["git", "symbolic-ref", "HEAD"], cwd=demo_repo,
+                                     capture_output=True, text=True).stdout.strip()
+        user_tip = subprocess.run(["git", "rev-parse", "HEAD"], cwd=demo_repo,
+                                  capture_output=True, text=True).stdout.strip()
         job.test_cmd = ("sh -c 'git config core.sshCommand \"touch ssh-ran\" && "
-                        "git config --global credential.helper \"!touch helper-ran\"'")
+                        "git config --global credential.helper \"!touch helper-ran\" && "
+                        f"git symbolic-ref HEAD {user_branch}'")
         job.save()
         job = _run(job)
     assert job.status == "done", job.error
+    # the checkpoint moved the job's branch, not the user's one HEAD had been pointed at
+    assert subprocess.run(["git", "rev-parse", user_branch], cwd=demo_repo, capture_output=True,
+                          text=True).stdout.strip() == user_tip
+    assert job.head_sha != user_tip
     local = subprocess.run(["git", "config", "--get", "core.sshCommand"], cwd=demo_repo,
                            capture_output=True, text=True)
     assert local.returncode == 1 and local.stdout == ""  # not set
@@ -442,4 +451,4 @@ def test_git_config_written_by_the_tests_is_put_back(
     restored = [e["git_files_restored"] for e in read_events(job.events_path)
                 if e["type"] == "verify" and "git_files_restored" in e]
     assert len(restored) == 1
-    assert sorted(Path(p).name for p in restored[0]) == [".gitconfig", "config"]
+    assert sorted(Path(p).name for p in restored[0]) == [".gitconfig", "HEAD", "config"]

@@ -56,6 +56,16 @@ def test_a_redirected_git_dir_is_put_back(ws: Workspace, user_home: Path,
     assert git(ws.path, "symbolic-ref", "HEAD").strip() == f"refs/heads/{ws.branch}"
 
 
+def test_head_pointed_at_another_branch_is_put_back(ws: Workspace, user_home: Path) -> None:
+    # The user's branch sits at the job's base: had HEAD stayed on it, the next checkpoint
+    # (update-ref HEAD) would have moved the user's branch.
+    user_branch = git(ws.repo, "symbolic-ref", "--short", "HEAD").strip()
+    guard = ws.guard_git_files()
+    _run_in(ws, f"git symbolic-ref HEAD refs/heads/{user_branch}")
+    assert [p.name for p in guard.restore_changes()] == ["HEAD"]
+    assert git(ws.path, "symbolic-ref", "HEAD").strip() == f"refs/heads/{ws.branch}"
+
+
 def test_global_config_created_by_the_command_is_removed(ws: Workspace,
                                                          user_home: Path) -> None:
     guard = ws.guard_git_files()
