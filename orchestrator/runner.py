@@ -91,7 +91,10 @@ def embedded_sim(
     from orchestrator.sim import SimConfig, SimServer
 
     steer = any(e.steer_supported for t in policy.tiers.values() for e in t.candidates())
-    cfg = SimConfig(tape=Path(tape) if tape else None, steer_supported=steer)
+    # A request the tape does not script fails at once (the job pauses and says which),
+    # instead of streaming filler up to the model's output limit.
+    cfg = SimConfig(tape=Path(tape) if tape else None, steer_supported=steer,
+                    unmatched="error")
     with SimServer(cfg).run_in_thread() as sim:
         yield sim.base_url
 

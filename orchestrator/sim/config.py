@@ -138,6 +138,13 @@ class SimConfig(BaseModel):
     usage_choices_null: bool = Field(
         default=False, description="Chat usage chunk with choices: null instead of []."
     )
+    unmatched: Literal["synthetic", "error"] = Field(
+        default="synthetic",
+        description="With a tape, a request no entry matches gets synthetic text "
+        "('synthetic', N = the request's output limit) or a 400 error "
+        "'no_tape_match' naming the request ('error': what a job's own simulator does, so "
+        "an unscripted request cannot stream filler up to the limit).",
+    )
     seed: int = Field(default=0, description="Seed for jitter and synthetic text.")
     default_output_tokens: int = Field(default=64, ge=0, description="Synthetic length default.")
     ws_deflate: bool = Field(

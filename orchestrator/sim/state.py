@@ -130,6 +130,13 @@ class SimState:
         reply = think(
             prompt, self.tape, default_tokens=self.config.default_output_tokens, seed=seed
         )
+        if reply.source == "synthetic" and self.tape is not None \
+                and self.config.unmatched == "error":
+            asked = " ".join(prompt.last_user_text.split())[:80]
+            raise ApiError(400, "the simulated provider's tape has no answer for this "
+                                f"request; add an entry that matches it (model "
+                                f"{prompt.model}, last user message {asked!r})",
+                           code="no_tape_match")
         served = faults["served_model"].served_model if "served_model" in faults else None
         slow = faults.get("slow_first_token")
         profile = self.config.profile(prompt.model)

@@ -452,3 +452,24 @@ def test_git_config_written_by_the_tests_is_put_back(
                 if e["type"] == "verify" and "git_files_restored" in e]
     assert len(restored) == 1
     assert sorted(Path(p).name for p in restored[0]) == [".gitconfig", "HEAD", "config"]
+
+
+def test_a_request_the_tape_does_not_script_pauses_the_job_at_once(
+    tmp_path: Path, demo_repo: Path
+) -> None:
+    """A job on the embedded simulator (policy at sim://, a --tape): a request no entry
+    matches is an error naming it, not filler text streamed up to the output limit (32,000
+    tokens on the fast tier, 128,000 on the deep one)."""
+    import time
+
+    import yaml
+
+    tape = tmp_path / "tape.yaml"
+    tape.write_text(yaml.safe_dump({"entries": _base_tape([])}))  # no answer for step 1
+    job = _job(demo_repo, Path("default"), task="Add slugify", tape=str(tape))
+    start = time.monotonic()
+    job = _run(job)
+    assert time.monotonic() - start < 30
+    assert job.status == "paused", (job.status, job.error)
+    assert "no answer for this request" in (job.pause_reason or "")
+    assert "STEP 1" in (job.pause_reason or "")

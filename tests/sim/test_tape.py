@@ -92,3 +92,33 @@ def test_tokenizer_rules() -> None:
 def test_synthetic_text_has_exactly_n_tokens(n_tokens: int) -> None:
     assert count_tokens(synthetic_text(n_tokens, seed=n_tokens)) == n_tokens
     assert synthetic_text(n_tokens, seed=3) == synthetic_text(n_tokens, seed=3)
+
+
+def test_unmatched_error_mode_answers_400_on_every_endpoint() -> None:
+    """``unmatched="error"`` (a job's own simulator): a request no entry matches is a 400
+    ``no_tape_match`` naming the model and the message, in each API's own error shape; a
+    matching one is answered as usual."""
+    import httpx
+
+    from orchestrator.sim import SimServer
+
+    from .conftest import DEEP, unpaced_config
+
+    user = [{"role": "user", "content": "nothing scripted"}]
+    requests = {
+        "/responses": {"model": DEEP, "input": "nothing scripted", "stream": True},
+        "/chat/completions": {"model": DEEP, "messages": user, "stream": True},
+        "/messages": {"model": DEEP, "max_tokens": 50, "messages": user, "stream": True},
+    }
+    with SimServer(unpaced_config(unmatched="error")).run_in_thread() as sim:
+        for path, body in requests.items():
+            response = httpx.post(sim.base_url + path, json=body, timeout=20,
+                                  headers={"authorization": "Bearer k", "x-api-key": "k"})
+            assert response.status_code == 400, (path, response.text)
+            error = response.json()["error"]
+            assert "tape has no answer" in error["message"], path
+            assert DEEP in error["message"] and "nothing scripted" in error["message"]
+        hello = httpx.post(sim.base_url + "/chat/completions", timeout=20, json={
+            "model": DEEP, "messages": [{"role": "user", "content": "say hello"}]})
+        assert hello.status_code == 200
+        assert hello.json()["choices"][0]["message"]["content"] == "Hello from the simulator!"
