@@ -102,8 +102,9 @@ class Redirect:
             else:
                 self.reissue[:0] = self.waiting  # refused, or aborted before it took
                 self.waiting = []
-        if not ended_ok and not self.reissue and self.waiting:
-            self.reissue, self.waiting = self.waiting, []
+        # A stream that failed while no steer asked for an abort failed for its own reason
+        # (the steers waiting are already in that request): the error stands. Re-issuing
+        # it here repeated a request a provider keeps refusing, without end.
         return bool(self.reissue)
 
     def next_request(self, base: ModelRequest) -> ModelRequest:

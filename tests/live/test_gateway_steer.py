@@ -9,8 +9,12 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from agents.base import Turn
 from orchestrator import control
+from orchestrator.errors import ModelError
+from orchestrator.sim import Fault
 from orchestrator.sim.server import ThreadedSim
 from tests.live.conftest import LONG_TEXT, REDIRECTED, STEER_MESSAGE, Harness
 
@@ -66,3 +70,22 @@ async def test_unsteered_call_is_unchanged_and_progress_is_logged(
     tails = [e for e in logged if e["type"] == "model.progress"]
     assert tails and all(e["tail"] and len(e["text"]) <= 600 for e in tails)
     assert tails[0]["text"] in LONG_TEXT
+
+
+async def test_a_reissued_request_that_fails_raises_instead_of_repeating(
+    harness: Harness, steer_sim: ThreadedSim
+) -> None:
+    """The provider refuses the re-issued request (a 400, as a tape without an answer for
+    it gives): the call fails with that error. It was re-issued again and again, a busy
+    loop the job never left."""
+    def refuse_what_follows(event: dict[str, object]) -> None:
+        if event["type"] == "model.progress" and not steer_sim.sim.state.faults.pending():
+            steer_sim.inject(Fault(kind="http_error", status=400, model="gpt-5.3-codex",
+                                   count=50, message="no answer for this request"))
+
+    harness.gateway.listeners.append(refuse_what_follows)
+    harness.steer_on_first_progress()
+    with pytest.raises(ModelError, match="no answer for this request"):
+        await asyncio.wait_for(_ask(harness, "deep"), timeout=20)
+    asked = [r for r in steer_sim.requests if r["model"] == "gpt-5.3-codex"]
+    assert len(asked) == 2  # the first request and one re-issue with the steer
