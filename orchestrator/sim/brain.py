@@ -21,11 +21,16 @@ class Reply:
     text: str
     tool_calls: list[ToolCall] = field(default_factory=list)
     served_model: str | None = None
-    source: str = "synthetic"  # "tape" or "synthetic"
+    source: str = "synthetic"  # "tape", "synthetic" or "unmatched"
 
 
-def think(prompt: Prompt, tape: Tape | None, *, default_tokens: int, seed: int) -> Reply:
+def think(prompt: Prompt, tape: Tape | None, *, default_tokens: int, seed: int,
+          synthetic: bool = True) -> Reply:
+    """The tape's answer, else synthetic text; without ``synthetic``, an empty reply of
+    source "unmatched" (nothing is generated: the caller refuses the request)."""
     entry = tape.take(prompt) if tape is not None else None
+    if entry is None and not synthetic:
+        return Reply(text="", source="unmatched")
     if entry is None:
         n_tokens = prompt.max_output_tokens
         n_tokens = default_tokens if n_tokens is None else n_tokens

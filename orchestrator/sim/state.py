@@ -128,10 +128,10 @@ class SimState:
             raise ConnectionLimit()
         seed = self.config.seed * 1_000_003 + next(self._seq)
         reply = think(
-            prompt, self.tape, default_tokens=self.config.default_output_tokens, seed=seed
+            prompt, self.tape, default_tokens=self.config.default_output_tokens, seed=seed,
+            synthetic=self.tape is None or self.config.unmatched == "synthetic",
         )
-        if reply.source == "synthetic" and self.tape is not None \
-                and self.config.unmatched == "error":
+        if reply.source == "unmatched":
             asked = " ".join(prompt.last_user_text.split())[:80]
             raise ApiError(400, "the simulated provider's tape has no answer for this "
                                 f"request; add an entry that matches it (model "
