@@ -37,6 +37,7 @@ from orchestrator.models.types import (
     ModelEvent,
     ModelRequest,
 )
+from orchestrator.secrets import redact
 
 # After the terminal event, wait this long for the body's end so the connection can go
 # back to the pool (a response closed mid-body closes its connection).
@@ -228,8 +229,8 @@ class HTTPStreamClient:
             detail, code = error_detail(loads(raw))
         except ValueError:
             detail, code = error_detail(raw.decode("utf-8", "replace")[:200])
-        if self.cfg.api_key:  # never echo a key into an error message
-            detail = detail.replace(self.cfg.api_key, "***")
+        if self.cfg.api_key:  # never echo a key into an error message (a placeholder
+            detail = redact(detail, [self.cfg.api_key])  # such as "sim" is no key: kept)
         raise status_error(
             response.status_code, self.url, detail=detail, key_env=self.cfg.api_key_env,
             retry_after_s=parse_retry_after_s(response.headers.get("retry-after")), code=code,

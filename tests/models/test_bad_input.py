@@ -144,3 +144,19 @@ async def test_server_not_speaking_http(not_http: str, make: Any, provider: str)
         await complete(client, request())
     text = one_line(info.value)
     assert not_http.split("//")[1] in text and "base URL" in text
+
+
+async def test_an_error_keeps_words_that_hold_a_placeholder_key(make: Any, provider: str) -> None:
+    """A key is never echoed in an error, but a placeholder such as ``sim`` (what the
+    gateway sends to a provider that needs none) is no key: the provider's words stay
+    whole ("the simulated provider", not "the ***ulated provider")."""
+    from orchestrator.errors import ModelError
+    from orchestrator.sim import SimServer
+
+    from .conftest import sim_config
+
+    with SimServer(sim_config(unmatched="error")).run_in_thread() as sim:
+        client = make(provider, sim.base_url, api_key="sim", max_retries=0)
+        with pytest.raises(ModelError) as info:
+            await complete(client, request("nothing scripted"))
+    assert "simulated provider's tape has no answer" in one_line(info.value)
