@@ -20,7 +20,7 @@ from langgraph.types import Command
 from orchestrator import control
 from orchestrator.budget import new_usage
 from orchestrator.config import get_settings, protect_environment
-from orchestrator.errors import ConfigError, JobBusy, JobError, LeaseLost
+from orchestrator.errors import ConfigError, GitError, JobBusy, JobError, LeaseLost
 from orchestrator.events import EventLog
 from orchestrator.gateway import ModelGateway
 from orchestrator.graph import build_graph
@@ -31,6 +31,7 @@ from orchestrator.policy import Policy, load_policy
 from orchestrator.state import JobState
 from orchestrator.verify import CommandSpec
 from orchestrator.workspace import Workspace
+from orchestrator.workspace.git import IDENTITY, git_text
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,7 @@ async def _invoke(
         _record(job, snap)
         return
     else:
+        _refuse_foreign_commits(job, rt.ws, snap.values.get("checkpoint_sha"), "resuming")
         rt.sync_worktree(cast(JobState, snap.values))
         inp = Command(resume=resume_value) if snap.interrupts else None
         rt.events.emit("job.resume", node=[t.name for t in snap.tasks], resume=resume_value)
@@ -274,12 +276,61 @@ def _record(job: JobRecord, snap: Any) -> None:
 
 async def history_config_for_step(job: JobRecord, step: int, store: Any) -> str:
     """The graph checkpoint id right after step ``step`` was checkpointed (for rollback)."""
+    return (await _history_after_step(job, step, store))[0]
+
+
+async def _history_after_step(job: JobRecord, step: int, store: Any) -> tuple[str, str | None]:
+    """The graph checkpoint id right after step ``step`` was checkpointed, and the commit
+    the state held then (the newest such point when the step was done more than once)."""
     graph = build_graph().compile(checkpointer=store)
     async for snap in graph.aget_state_history({"configurable": {"thread_id": job.job_id}}):
         values = snap.values or {}
         if values.get("step_index") == step and snap.next in (("route",), ("pr",)):
-            return str(snap.config["configurable"]["checkpoint_id"])
+            return (str(snap.config["configurable"]["checkpoint_id"]),
+                    values.get("checkpoint_sha"))
     raise JobError(f"job {job.job_id} has no graph checkpoint after step {step}")
+
+
+def _foreign_commits(ws: Workspace, since: str) -> list[tuple[str, str]]:
+    """(sha, subject) of the commits on the job branch after ``since`` that Tandem did
+    not make (a user's commit into the job branch), newest first. Empty when ``since`` is
+    not a local commit (a checkpoint still to be fetched from another machine)."""
+    try:
+        out = git_text(ws.path, "log", "--format=%H%x00%ce%x00%s%x00%(trailers:key="
+                       "Tandem-Squashed-From,valueonly)%x1e", f"{since}..HEAD")
+    except GitError:
+        return []
+    found = []
+    for record in out.split("\x1e"):
+        fields = record.strip("\n").split("\x00")
+        if len(fields) < 4:
+            continue
+        sha, committer, subject, squashed = fields[:4]
+        if committer != IDENTITY["GIT_COMMITTER_EMAIL"] and not squashed.strip():
+            found.append((sha, subject))
+    return found
+
+
+def _refuse_foreign_commits(
+    job: JobRecord, ws: Workspace, target: str | None, doing: str
+) -> None:
+    """Resuming or rolling back resets the job branch to a checkpoint: commits somebody
+    else made on top of it would leave the branch without a word. Refused, naming them."""
+    if not target:
+        return
+    foreign = _foreign_commits(ws, target)
+    if not foreign:
+        return
+    if job.status == "running":  # set by this run: it never started
+        job.status, job.pause_reason = "paused", "the job branch has commits not made by Tandem"
+        job.save()
+    shown = ", ".join(f"{sha[:12]} {subject[:50]!r}" for sha, subject in foreign[:3])
+    more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+    raise JobError(
+        f"job {job.job_id}: branch {ws.branch} has {len(foreign)} commit(s) not made by "
+        f"Tandem after checkpoint {target[:12]} ({shown}{more}); {doing} would take them off "
+        f"the branch: keep them on a branch of your own (`git branch KEEP {foreign[0][0][:12]}`"
+        f"), then `git -C {ws.path} reset --hard {target[:12]}` and try again")
 
 
 async def rollback_job(job: JobRecord, step: int) -> str:
@@ -292,14 +343,20 @@ async def rollback_job(job: JobRecord, step: int) -> str:
 
 async def _rollback_locked(job: JobRecord, step: int) -> str:
     ws = open_workspace(job, job_policy(job))
+    # The graph's own record of the step says which commit it checkpointed: the branch
+    # may no longer show it (squashed for the PR, or taken off by an earlier rollback).
+    async with checkpointer() as store:
+        checkpoint_id, recorded = await _history_after_step(job, step, store)
+    sha = recorded or ws.base_sha
+    _refuse_foreign_commits(job, ws, sha, f"rolling back to step {step}")
     # What the rollback takes off the branch, said where it can be found again.
     for c in ws.list_checkpoints():
-        if c.step is not None and c.step > step:
-            log.warning("job %s: rollback drops %s (step %s: %s)", job.job_id, c.sha[:12],
-                        c.step, c.subject)
-    sha = ws.rollback(step)
-    async with checkpointer() as store:
-        job.resume_checkpoint_id = await history_config_for_step(job, step, store)
+        if c.sha == sha:
+            break
+        log.warning("job %s: rollback drops %s (step %s: %s)", job.job_id, c.sha[:12],
+                    c.step, c.subject)
+    ws.restore(sha)
+    job.resume_checkpoint_id = checkpoint_id
     job.status = "paused"
     job.pause_reason = f"rolled back to step {step}"
     job.head_sha = sha

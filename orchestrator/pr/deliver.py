@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.config import secret
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, GitError, PushRejected
 from orchestrator.pr.bundle import write_bundle
 from orchestrator.pr.forge import Forge, ForgeHTTP, PullRequestRef
 from orchestrator.pr.github import GitHubForge, github_headers
 from orchestrator.pr.gitlab import GitLabForge, gitlab_headers
-from orchestrator.pr.gitops import remote_head_branch, rev_parse
+from orchestrator.pr.gitops import remote_head_branch, rev_parse, strip_url_credentials
 from orchestrator.pr.models import DeliveryResult, ForgeConfig, PRContent
 from orchestrator.pr.push import push_branch
 from orchestrator.pr.scan import scan_outgoing
@@ -88,30 +88,48 @@ async def _deliver_to_forge(
     bundle_dir: Path,
     token: str,
 ) -> DeliveryResult:
+    # A remote given as a URL may carry credentials: never written to the state file.
+    remote = strip_url_credentials(cfg.remote)
     same_target = (
         previous is not None and previous.kind == cfg.kind and previous.branch == branch
-        and previous.remote == cfg.remote and previous.repo == cfg.repo
+        and previous.remote in (remote, cfg.remote) and previous.repo == cfg.repo
     )
     lease = previous.pushed_sha if same_target and previous else None
-    base = cfg.base_branch or remote_head_branch(worktree, cfg.remote)
-    if not base:
-        raise ConfigError(f"cannot tell the base branch of remote {cfg.remote!r}: set base_branch")
+    base = cfg.base_branch or _remote_base(worktree, cfg.remote)
     async with forge_http(cfg, token) as http:
         forge = make_forge(http, cfg)  # validates repo before anything is pushed
         pushed = push_branch(worktree, cfg.remote, branch, head_sha, lease)
-        log.info("pushed %s to %s at %s", branch, cfg.remote, pushed[:10])
+        log.info("pushed %s to %s at %s", branch, remote, pushed[:10])
         state = DeliveryState(
-            kind=cfg.kind, branch=branch, remote=cfg.remote, repo=cfg.repo, pushed_sha=pushed,
+            kind=cfg.kind, branch=branch, remote=remote, repo=cfg.repo, pushed_sha=pushed,
             number=previous.number if same_target and previous else None,
             url=previous.url if same_target and previous else None, bundle_dir=str(bundle_dir),
         )
         save_state(state_dir, state)
         pr, updated = await open_or_update(forge, branch, base, content, state.number)
-    state.number, state.url = pr.number, pr.url
-    save_state(state_dir, state)
+        # Recorded before the decorations: a label or reviewer the forge refuses must not
+        # leave the PR it opened unknown to the next delivery and to `tandem pr status`.
+        state.number, state.url = pr.number, pr.url
+        save_state(state_dir, state)
+        await forge.decorate(pr.number)
     log.info("%s PR #%d: %s", "updated" if updated else "opened", pr.number, pr.url)
     return DeliveryResult(kind=cfg.kind, url=pr.url, number=pr.number, bundle_dir=bundle_dir,
                           pushed_sha=pushed, updated=updated)
+
+
+def _remote_base(worktree: Path, remote: str) -> str:
+    """The remote's default branch; ``PushRejected`` when the remote cannot be reached
+    (nothing pushed), ``ConfigError`` when it does not say."""
+    try:
+        base = remote_head_branch(worktree, remote)
+    except GitError as exc:
+        raise PushRejected(f"cannot reach remote {strip_url_credentials(remote)!r} to push "
+                           f"to ({exc}): check the remote and your access to it; nothing "
+                           "was pushed") from exc
+    if not base:
+        raise ConfigError(f"cannot tell the base branch of remote "
+                          f"{strip_url_credentials(remote)!r}: set base_branch")
+    return base
 
 
 def forge_http(cfg: ForgeConfig, token: str) -> ForgeHTTP:

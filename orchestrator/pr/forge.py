@@ -45,6 +45,9 @@ class Forge(Protocol):
 
     async def update(self, number: int, base: str, content: PRContent) -> PullRequestRef: ...
 
+    async def decorate(self, number: int) -> None:
+        """Labels and reviewers (where the forge sets them apart from create/update)."""
+
 
 class ForgeHTTP:
     """An ``httpx.AsyncClient`` for one forge, with its error translation."""
@@ -82,7 +85,14 @@ class ForgeHTTP:
                 f"on {method} {path}: check api_url and the network"
             ) from exc
         self.check(resp)
-        return resp.json() if resp.content else None
+        try:
+            return resp.json() if resp.content else None
+        except ValueError as exc:  # a proxy's or a web page's answer, not the API's
+            raise ForgeError(
+                f"{self.name} answered {method} {path} with {resp.status_code} but not JSON "
+                f"({resp.headers.get('content-type') or 'no content type'}): check api_url "
+                f"({self.api_url})", status=resp.status_code,
+            ) from exc
 
     def check(self, resp: httpx.Response) -> None:
         if resp.is_success:

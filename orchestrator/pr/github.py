@@ -52,17 +52,14 @@ class GitHubForge:
     async def create(self, branch: str, base: str, content: PRContent) -> PullRequestRef:
         payload = {"title": content.title, "head": branch, "base": base, "body": content.body,
                    "draft": self.cfg.draft}
-        ref = _ref(await self.http.call("POST", f"{self.prefix}/pulls", json=payload))
-        await self._decorate(ref.number)
-        return ref
+        return _ref(await self.http.call("POST", f"{self.prefix}/pulls", json=payload))
 
     async def update(self, number: int, base: str, content: PRContent) -> PullRequestRef:
         payload = {"title": content.title, "body": content.body, "base": base}
-        ref = _ref(await self.http.call("PATCH", f"{self.prefix}/pulls/{number}", json=payload))
-        await self._decorate(number)
-        return ref
+        return _ref(await self.http.call("PATCH", f"{self.prefix}/pulls/{number}", json=payload))
 
-    async def _decorate(self, number: int) -> None:
+    async def decorate(self, number: int) -> None:
+        """Labels and reviewers, once the PR is known (and recorded) to be the job's."""
         if self.cfg.labels:
             await self.http.call(
                 "POST", f"{self.prefix}/issues/{number}/labels", json={"labels": self.cfg.labels}

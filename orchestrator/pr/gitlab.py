@@ -56,6 +56,9 @@ class GitLabForge:
             await self.http.call("PUT", f"{self.prefix}/merge_requests/{number}", json=payload)
         )
 
+    async def decorate(self, number: int) -> None:
+        """Nothing: labels and reviewers go with the create and update requests."""
+
     async def _fields(self, base: str, content: PRContent) -> dict[str, Any]:
         title = content.title
         if self.cfg.draft and not title.startswith(DRAFT_PREFIX):

@@ -79,8 +79,11 @@ def commit_patch(cwd: Path, sha: str) -> str:
 
 
 def remote_head_branch(cwd: Path, remote: str) -> str | None:
-    """The branch the remote's HEAD points at (its default branch), if it says."""
+    """The branch the remote's HEAD points at (its default branch), if it says;
+    ``GitError`` (git's reason, credentials removed) when the remote cannot be read."""
     proc = run_git(cwd, "ls-remote", "--symref", remote, "HEAD", check=False)
+    if proc.returncode != 0:
+        raise GitError(f"git ls-remote {strip_url_credentials(remote)}: {last_line(proc.stderr)}")
     for line in proc.stdout.splitlines():
         if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
             return line[len("ref: refs/heads/"):-len("\tHEAD")]

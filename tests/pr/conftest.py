@@ -36,7 +36,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orchestrator.receipts import Receipt
@@ -82,14 +82,17 @@ class ForgeStandIn:
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=lambda: {"alice": 11, "bob": 12})
     fail: tuple[int, dict[str, str], Any] | None = None
+    collaborators: set[str] | None = None  # GitHub reviewers it accepts (None: anyone)
 
     def reset(self) -> None:
         self.requests.clear()
         self.pulls.clear()
         self.fail = None
+        self.collaborators = None
 
     def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        """The next request, whatever it is, gets this answer."""
+        """The next request, whatever it is, gets this answer (bytes: sent as HTML, as a
+        proxy or a web server in front of the API would)."""
         self.fail = (status, headers or {}, body)
 
     def calls(self, method: str | None = None) -> list[Recorded]:
@@ -131,6 +134,9 @@ class ForgeStandIn:
         if self.fail is not None:
             status, headers, answer = self.fail
             self.fail = None
+            if isinstance(answer, bytes):
+                return rec, Response(answer, status_code=status, headers=headers,
+                                     media_type="text/html")
             return rec, JSONResponse(answer, status_code=status, headers=headers)
         if gitlab and rec.headers.get("private-token") != GITLAB_TOKEN:
             return rec, JSONResponse({"message": "401 Unauthorized"}, status_code=401)
@@ -197,6 +203,11 @@ class ForgeStandIn:
             return early
         number = request.path_params["number"]
         pr = self.pulls[number]
+        if self.collaborators is not None and set(rec.json["reviewers"]) - self.collaborators:
+            return _gh_error("Reviews may only be requested from collaborators. One or more of "
+                             "the users or teams you specified is not a collaborator of the "
+                             f"{request.path_params['owner']}/{request.path_params['repo']} "
+                             "repository.", 422)
         known = [u["login"] for u in pr["requested_reviewers"]]
         pr["requested_reviewers"] += [{"login": login} for login in rec.json["reviewers"]
                                       if login not in known]
