@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.errors import ModelProtocolError
 from orchestrator.models.http_base import HTTPStreamClient, Parser
-from orchestrator.models.mapping import error_frame
+from orchestrator.models.mapping import at, error_frame
 from orchestrator.models.types import (
     Completed,
     Incomplete,
@@ -65,10 +66,12 @@ class ChatParser:
         self.calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
+        self.chunks = 0  # chunks with choices or usage (a real answer has at least one)
 
     def feed(self, obj: dict[str, Any], out: list[ModelEvent]) -> None:
         choices = obj.get("choices")
         if choices:
+            self.chunks += 1
             choice = choices[0]
             delta = choice.get("delta")
             if delta:
@@ -87,6 +90,7 @@ class ChatParser:
             self.served_model = obj.get("model")
             self.response_id = obj.get("id")
         if obj.get("usage"):
+            self.chunks += 1
             self.usage = _usage(obj["usage"])
 
     def _merge_calls(self, fragments: list[dict[str, Any]]) -> None:
@@ -140,6 +144,9 @@ class ChatCompletionsClient(HTTPStreamClient):
 
     def on_done_marker(self, parser: Parser, out: list[ModelEvent]) -> None:
         assert isinstance(parser, ChatParser)
+        if not parser.chunks:
+            raise at(ModelProtocolError(
+                f"{self.url} ended the stream ([DONE]) before any choice: no answer"), self.url)
         parser.finish(out)
 
     def on_eof(self, parser: Parser, out: list[ModelEvent]) -> None:

@@ -4,7 +4,13 @@ become Tandem errors (``translate_httpx``).
 
 Timeouts: the connect timeout bounds TCP/TLS set-up; the first-token timeout bounds the
 time from sending the request to the first event that carries output; after that,
-httpx's read timeout is the idle timeout (the longest silence between two chunks).
+httpx's read timeout is the idle timeout (the longest silence between two chunks), and
+an event that has started must also end within the idle timeout (a server trickling one
+byte at a time does not hold the stream open).
+
+Bounds: nothing a server sends is trusted. One event may hold ``MAX_EVENT_BYTES``
+(``sse.py``), one response body ``MAX_RESPONSE_BYTES``; an error body is read up to
+``MAX_ERROR_BODY_BYTES`` within the first-token timeout.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from orchestrator.errors import (
 from orchestrator.models.base import Recorder, with_retries
 from orchestrator.models.jsonwire import loads
 from orchestrator.models.mapping import at, error_detail, parse_retry_after_s, status_error
-from orchestrator.models.sse import SSEDecoder
+from orchestrator.models.sse import EventTooLarge, SSEDecoder
 from orchestrator.models.tls import ssl_cause, ssl_context, tls_error
 from orchestrator.models.types import (
     CallMetrics,
@@ -42,6 +48,12 @@ from orchestrator.secrets import redact
 # After the terminal event, wait this long for the body's end so the connection can go
 # back to the pool (a response closed mid-body closes its connection).
 DRAIN_TIMEOUT_S = 1.0
+# The most a response body may hold (every event of one response, all its output).
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+# The most of an error answer's body that is read (its message is cut to 200 characters).
+MAX_ERROR_BODY_BYTES = 64 * 1024
+# What a malformed event raises inside a parser (a field of the wrong type, missing, ...).
+SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError)
 
 
 class Parser(Protocol):
@@ -92,6 +104,13 @@ def translate_httpx(
         return at(ModelProtocolError(
             f"{url} does not answer valid HTTP ({exc}): check the base URL and port"), url)
     return at(ModelError(f"{type(exc).__name__} talking to {url}: {exc}"), url)
+
+
+def scrub_key(exc: ModelError, key: str | None) -> None:
+    """Redact ``key`` from ``exc``'s message: a server may echo anything it was sent (the
+    Authorization header included) into an error body or event."""
+    if key and exc.args and isinstance(exc.args[0], str) and key in exc.args[0]:
+        exc.args = (redact(exc.args[0], [key]), *exc.args[1:])
 
 
 FOREIGN_ERRORS = (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError)
@@ -160,6 +179,9 @@ class HTTPStreamClient:
             async with aclosing(events):
                 async for event in events:
                     yield event
+        except ModelError as exc:
+            scrub_key(exc, self.cfg.api_key)
+            raise
         finally:
             self._flights.discard(flight)
             self.last_metrics = rec.metrics(rec.completed)
@@ -221,13 +243,10 @@ class HTTPStreamClient:
                     f"{self.url} answered {ctype or 'no content type'}, not an event stream: "
                     "check the base URL and provider"), self.url)
             return
-        try:
-            raw = await response.aread()
-        except FOREIGN_ERRORS as exc:
-            raise translate_httpx(exc, self.url, self.cfg, streaming=False) from exc
+        raw = await self._error_body(response)
         try:
             detail, code = error_detail(loads(raw))
-        except ValueError:
+        except (ValueError, RecursionError):
             detail, code = error_detail(raw.decode("utf-8", "replace")[:200])
         if self.cfg.api_key:  # never echo a key into an error message (a placeholder
             detail = redact(detail, [self.cfg.api_key])  # such as "sim" is no key: kept)
@@ -236,6 +255,22 @@ class HTTPStreamClient:
             retry_after_s=parse_retry_after_s(response.headers.get("retry-after")), code=code,
         )
 
+    async def _error_body(self, response: httpx.Response) -> bytes:
+        """The start of an error answer's body: at most ``MAX_ERROR_BODY_BYTES``, read
+        within the first-token timeout (what arrived by then is enough to explain it)."""
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.cfg.first_token_timeout_s):
+                async for chunk in response.aiter_raw():
+                    parts.append(chunk)
+                    size += len(chunk)
+                    if size >= MAX_ERROR_BODY_BYTES:
+                        break
+        except (TimeoutError, *FOREIGN_ERRORS):
+            pass  # the status says what happened; the body only adds detail
+        return b"".join(parts)[:MAX_ERROR_BODY_BYTES]
+
     async def _events(
         self, response: httpx.Response, rec: Recorder, flight: _Flight
     ) -> AsyncGenerator[ModelEvent, None]:
@@ -243,12 +278,23 @@ class HTTPStreamClient:
         decoder = SSEDecoder()
         chunks = response.aiter_bytes()
         out: list[ModelEvent] = []
+        loop = asyncio.get_running_loop()
+        received = 0
+        event_deadline: float | None = None  # when the event that has started must end
         try:
             while not parser.done:
-                chunk = await self._next_chunk(chunks, rec, flight)
+                chunk = await self._next_chunk(chunks, rec, flight, event_deadline)
                 if chunk is None or flight.interrupted:
                     break
-                self._parse(decoder.feed(chunk), parser, out)
+                received += len(chunk)
+                if received > MAX_RESPONSE_BYTES:
+                    raise self._too_large(f"a response over {MAX_RESPONSE_BYTES >> 20} MiB")
+                payloads = self._decode(decoder, chunk)
+                if not decoder.pending_size:
+                    event_deadline = None
+                elif payloads or event_deadline is None:
+                    event_deadline = loop.time() + self.cfg.idle_timeout_s
+                self._parse(payloads, parser, out)
                 if parser.done:
                     await _drain(chunks)
                 if out:
@@ -266,14 +312,34 @@ class HTTPStreamClient:
             rec.completed = parser.completed
             rec.n_deltas = parser.n_deltas
 
+    def _decode(self, decoder: SSEDecoder, chunk: bytes) -> list[bytes]:
+        try:
+            return decoder.feed(chunk)
+        except EventTooLarge as exc:
+            raise self._too_large(str(exc)) from exc
+
+    def _too_large(self, what: str) -> ModelProtocolError:
+        return at(ModelProtocolError(  # type: ignore[return-value]
+            f"{self.url} sent {what}: refusing it; is this endpoint speaking the right API?"),
+            self.url)
+
     async def _next_chunk(
-        self, chunks: AsyncIterator[bytes], rec: Recorder, flight: _Flight
+        self, chunks: AsyncIterator[bytes], rec: Recorder, flight: _Flight,
+        event_deadline: float | None = None,
     ) -> bytes | None:
         try:
             if rec.first_t is None:
                 left_s = self.cfg.first_token_timeout_s - rec.elapsed_s()
                 async with asyncio.timeout(max(left_s, 0.0)):
                     return await anext(chunks)
+            if event_deadline is not None:
+                try:
+                    async with asyncio.timeout_at(event_deadline):
+                        return await anext(chunks)
+                except TimeoutError as exc:
+                    raise at(ModelTimeout(
+                        f"an event from {self.url} did not end within "
+                        f"{self.cfg.idle_timeout_s:g} s (idle timeout)"), self.url) from exc
             return await anext(chunks)
         except StopAsyncIteration:
             return None
@@ -291,12 +357,33 @@ class HTTPStreamClient:
                 continue
             try:
                 obj = loads(payload)
+            except RecursionError as exc:
+                raise self._too_large("JSON nested too deeply") from exc
             except ValueError as exc:
                 raise translate_httpx(exc, self.url, self.cfg, streaming=True) from exc
             if not isinstance(obj, dict):
                 raise at(ModelProtocolError(
-                    f"unexpected event from {self.url}: {payload[:80]!r}"), self.url)
-            parser.feed(obj, out)
+                    f"unexpected event from {self.url}: {self._scrub(payload[:80])!r}"), self.url)
+            try:
+                parser.feed(obj, out)
+            except SHAPE_ERRORS as exc:
+                raise at(ModelProtocolError(
+                    f"malformed {str(obj.get('type') or 'event')[:40]!r} from {self.url} "
+                    f"({type(exc).__name__}: {self._scrub(first_line(exc))}): "
+                    "is this endpoint speaking the right API?"), self.url) from exc
+
+    def _scrub(self, text: str | bytes) -> str:
+        """``text`` (from the server) with the API key redacted, ready for a message."""
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        key = self.cfg.api_key
+        return redact(text, [key]) if key else text
+
+
+def first_line(exc: BaseException) -> str:
+    """The start of ``exc``'s message, for a one-line error."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:80] if text else ""
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:

@@ -2,7 +2,8 @@
 
 ``orjson`` parses an event several times faster than the stdlib; anything it refuses
 (``NaN``, lone surrogates, integers beyond 64 bits) goes to ``json.loads``, which accepts
-what the stdlib accepts and raises the ``json.JSONDecodeError`` that callers translate.
+what the stdlib accepts and raises the ``json.JSONDecodeError`` that callers translate
+(also for JSON nested too deeply to parse, where the stdlib would hit the recursion limit).
 """
 
 from __future__ import annotations
@@ -17,4 +18,7 @@ def loads(raw: bytes | str) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw)
+        try:
+            return json.loads(raw)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None

@@ -40,6 +40,12 @@ from orchestrator.errors import (
     ServerError,
 )
 from orchestrator.models.base import RETRYABLE, Recorder, retry_delay_s
+from orchestrator.models.http_base import (
+    MAX_RESPONSE_BYTES,
+    SHAPE_ERRORS,
+    first_line,
+    scrub_key,
+)
 from orchestrator.models.jsonwire import loads
 from orchestrator.models.mapping import at
 from orchestrator.models.responses_http import ResponsesHTTPClient
@@ -90,8 +96,8 @@ class _Chain:
 
 
 class _Flight:
-    __slots__ = ("conn", "fields", "finished", "interrupted", "parser", "rec", "request",
-                 "watchdog")
+    __slots__ = ("conn", "fields", "finished", "interrupted", "parser", "rec", "received",
+                 "request", "watchdog")
 
     def __init__(
         self, conn: BatchingConnection, request: ModelRequest, fields: dict[str, Any],
@@ -105,6 +111,7 @@ class _Flight:
         self.interrupted = False
         self.finished = False  # terminal event parsed, or interrupted
         self.watchdog: Watchdog | None = None
+        self.received = 0  # bytes of the response's frames so far
 
 
 class ResponsesWSClient:
@@ -151,6 +158,7 @@ class ResponsesWSClient:
                     retries = rec.retries
                 except ModelError as exc:
                     self._reset(drop_conn=not isinstance(exc, PreviousResponseNotFound))
+                    scrub_key(exc, self.cfg.api_key)
                     raise
                 finally:
                     self._land(rec, metrics=True)
@@ -179,8 +187,9 @@ class ResponsesWSClient:
                 flight = await self._send(request, fields, frame, rec)
                 while not flight.finished:
                     await self._read(flight)
-            except ModelError:
+            except ModelError as exc:
                 self._reset(drop_conn=True)
+                scrub_key(exc, self.cfg.api_key)
                 raise
             finally:
                 self._land(rec, metrics=False)
@@ -357,6 +366,7 @@ class ResponsesWSClient:
         rec: Recorder,
     ) -> _Flight:
         conn = await self._connection()
+        conn.discard_unread()  # sent after an earlier response's end: none of it is ours
         flight = self._new_flight(conn, request, fields, rec)
         try:
             await conn.send_text(_encode(frame))
@@ -384,6 +394,11 @@ class ResponsesWSClient:
             watchdog.received()
             if flight.interrupted:
                 return self._interrupted(flight)
+            flight.received += sum(map(len, batch))
+            if flight.received > MAX_RESPONSE_BYTES:
+                raise at(ModelProtocolError(
+                    f"WebSocket {self.url} sent a response over {MAX_RESPONSE_BYTES >> 20} MiB: "
+                    "refusing it; is this endpoint speaking the Responses API?"), self.url)
             self._feed(flight, batch, out)
         if parser.done:
             flight.finished = True
@@ -411,11 +426,18 @@ class ResponsesWSClient:
 
     def _feed(self, flight: _Flight, batch: list[bytes], out: list[ModelEvent]) -> None:
         """Parse a batch of frames up to the terminal event (or an error frame); frames
-        after it stay unread, for the next request, as with one ``recv()`` per frame."""
+        after it stay unread (the next request drops them before it is sent)."""
         parser = flight.parser
         for i, raw in enumerate(batch):
             try:
-                parser.feed(self._decode(raw), out)
+                obj = self._decode(raw)
+                parser.feed(obj, out)
+            except SHAPE_ERRORS as exc:
+                flight.conn.unread(batch[i + 1:])
+                raise at(ModelProtocolError(
+                    f"malformed {str(obj.get('type') or 'frame')[:40]!r} from {self.url} "
+                    f"({type(exc).__name__}: {first_line(exc)}): is this endpoint speaking "
+                    "the Responses API?"), self.url) from exc
             except BaseException:
                 flight.conn.unread(batch[i + 1:])
                 raise

@@ -10,14 +10,16 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-import websockets
+from websockets.asyncio.client import connect
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
     InvalidStatus,
     InvalidURI,
+    PayloadTooBig,
     WebSocketException,
 )
+from websockets.frames import CloseCode
 
 from orchestrator.errors import (
     ModelConnectError,
@@ -29,13 +31,21 @@ from orchestrator.errors import (
 from orchestrator.models.mapping import at, parse_retry_after_s, status_error
 from orchestrator.models.tls import tls_error
 from orchestrator.models.types import EndpointConfig
-from orchestrator.models.ws_reader import BatchingConnection
+from orchestrator.models.ws_reader import MAX_MESSAGE_BYTES, BatchingConnection
 
 FOREIGN_WS_ERRORS = (WebSocketException, OSError, TimeoutError, ValueError)
 
 
 class UpgradeRequired(Exception):
     """The server answered the WebSocket upgrade with 426: use HTTP SSE instead."""
+
+
+class _Connect(connect):
+    """``websockets.connect`` that never follows a redirect: it would send the
+    Authorization header to wherever the server points (another host included)."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 def ws_url_of(base_url: str) -> str:
@@ -51,18 +61,19 @@ def ws_url_of(base_url: str) -> str:
 async def open_ws(
     url: str, cfg: EndpointConfig, context: ssl.SSLContext | None = None
 ) -> BatchingConnection:
-    """Open one connection (no frame cap, keepalive pings, no compression); ``context``
+    """Open one connection (messages up to ``MAX_MESSAGE_BYTES``, keepalive pings, no
+    compression, redirects refused); ``context``
     (from ``ca_file``) is used for wss:// URLs only (websockets refuses one for ws://)."""
     headers = dict(cfg.extra_headers)
     if cfg.api_key:
         headers["Authorization"] = f"Bearer {cfg.api_key}"
     tls: dict[str, Any] = {"ssl": context} if context is not None and url.startswith("wss:") else {}
     try:
-        conn = await websockets.connect(
+        conn = await _Connect(
             url,
             create_connection=BatchingConnection,
             additional_headers=headers,
-            max_size=None,
+            max_size=MAX_MESSAGE_BYTES,
             compression=None,
             open_timeout=cfg.connect_timeout_s,
             ping_interval=cfg.ws_ping_interval_s,
@@ -93,6 +104,12 @@ def translate_ws(
         if streaming:
             return at(StreamInterrupted(f"WebSocket {url} broke: TLS error {exc}"), url)
         return tls_error(exc, url)
+    if isinstance(exc, PayloadTooBig) or (
+            isinstance(exc, ConnectionClosed) and exc.sent is not None
+            and exc.sent.code == CloseCode.MESSAGE_TOO_BIG):
+        return at(ModelProtocolError(
+            f"WebSocket {url} sent a message over {MAX_MESSAGE_BYTES >> 20} MiB: refusing it; "
+            "is this endpoint speaking the Responses API?"), url)
     if isinstance(exc, InvalidURI):
         return at(ModelConnectError(f"bad URL {url}: {exc}; check the base URL"), url)
     if isinstance(exc, InvalidHandshake):
@@ -121,6 +138,12 @@ def translate_ws(
 
 def _handshake_status(exc: InvalidStatus, url: str, cfg: EndpointConfig) -> ModelError:
     status = exc.response.status_code
+    if 300 <= status < 400:
+        where = exc.response.headers.get("location") or "nowhere"
+        return at(ModelProtocolError(
+            f"HTTP {status} from {url} redirects to {where[:200]!r}: redirects are not followed "
+            "(the API key would go along); set the endpoint's base URL to the new address"),
+            url)
     if status in (401, 403, 429) or status >= 500:
         retry = exc.response.headers.get("retry-after")
         return status_error(status, url, key_env=cfg.api_key_env,

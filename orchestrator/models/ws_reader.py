@@ -14,6 +14,10 @@ Once the handshake is done, ``data_received`` cuts the byte stream into frames i
 whole to ``websockets`` (which so always sees a stream cut at frame boundaries). Only when
 the server's handshake response arrived with frame bytes after it (``websockets`` may then
 hold part of a frame) does the connection keep ``websockets``' parser for everything.
+
+A message (one frame, or a fragmented message so far) may hold ``MAX_MESSAGE_BYTES``;
+past that the connection is aborted and ``recv_batch`` raises ``PayloadTooBig`` (the same
+cap is ``websockets``' ``max_size`` for the frames it parses itself).
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ import asyncio
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import PayloadTooBig
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from orchestrator.models.ws_frames import FIN_TEXT, MASK_BIT, frame_bounds
 
 MAX_QUEUED_MESSAGES = 64
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
 class BatchingConnection(ClientConnection):
@@ -35,6 +41,8 @@ class BatchingConnection(ClientConnection):
         super().__init__(*args, **kwargs)
         self._messages: list[bytes] = []
         self._parts: list[bytes] | None = None  # a fragmented message so far
+        self._parts_size = 0
+        self.oversized = False  # a message over MAX_MESSAGE_BYTES arrived: aborted
         self._waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._own_frames = False  # True: data_received cuts frames (after a clean handshake)
@@ -48,7 +56,12 @@ class BatchingConnection(ClientConnection):
         """
         while not self._messages:
             if self.connection_lost_waiter.done():
+                if self.oversized:
+                    raise PayloadTooBig(None, MAX_MESSAGE_BYTES)
                 raise self.protocol.close_exc from getattr(self, "recv_exc", None)
+            if self.protocol.state is State.CLOSING:
+                await self._closed_within_close_timeout()
+                continue
             self._waiter = self.loop.create_future()
             try:
                 await self._waiter
@@ -59,6 +72,20 @@ class BatchingConnection(ClientConnection):
             self._reading_paused = False
             self.transport.resume_reading()
         return batch
+
+    async def _closed_within_close_timeout(self) -> None:
+        """The closing handshake has started. After the server's close frame it gets
+        ``close_timeout`` to end the connection, however much it keeps sending; after a
+        protocol error on our side (a frame too big, a bad frame) it is aborted at once."""
+        if self.protocol.close_rcvd is None:
+            self.transport.abort()
+        deadline = self.close_deadline or self.loop.time() + (self.close_timeout or 0)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await asyncio.shield(self.connection_lost_waiter)
+        except TimeoutError:
+            self.transport.abort()
+            await asyncio.shield(self.connection_lost_waiter)
 
     async def send_text(self, data: bytes) -> None:
         """Send UTF-8 ``data`` as one text message. The common case (open, nothing being
@@ -77,6 +104,10 @@ class BatchingConnection(ClientConnection):
         if self.paused or self.transport.is_closing():
             await self.drain()
 
+    def discard_unread(self) -> None:
+        """Drop every message received and not yet returned."""
+        self._messages.clear()
+
     def unread(self, messages: list[bytes]) -> None:
         """Put messages back in front, for the next ``recv_batch``."""
         if messages:
@@ -90,10 +121,15 @@ class BatchingConnection(ClientConnection):
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             if not event.fin:
                 self._parts = [bytes(event.data)]
+                self._parts_size = len(event.data)
                 return
             self._messages.append(bytes(event.data))
         elif opcode is Opcode.CONT and self._parts is not None:
             self._parts.append(bytes(event.data))
+            self._parts_size += len(event.data)
+            if self._parts_size > MAX_MESSAGE_BYTES:
+                self._refuse()
+                return
             if not event.fin:
                 return
             self._messages.append(b"".join(self._parts))
@@ -104,6 +140,11 @@ class BatchingConnection(ClientConnection):
         self._delivered()
 
     def data_received(self, data: bytes) -> None:
+        self._receive(data)
+        if self.protocol.state is State.CLOSING:
+            self._wake()  # the reader starts the close timeout
+
+    def _receive(self, data: bytes) -> None:
         if not self._own_frames:
             self._before_own_frames(data)
             return
@@ -119,6 +160,15 @@ class BatchingConnection(ClientConnection):
             self._pending += buf[pos:]
         if got:
             self._delivered()
+        if len(self._pending) > MAX_MESSAGE_BYTES:  # one frame, not all of it here yet
+            self._refuse()
+
+    def _refuse(self) -> None:
+        """A message grew past ``MAX_MESSAGE_BYTES``: drop it and the connection."""
+        self.oversized = True
+        self._parts = None
+        self._pending = bytearray()
+        self.transport.abort()
 
     def _delivered(self) -> None:
         """Messages were added: wake the reader; stop reading while too many wait."""
