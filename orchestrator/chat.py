@@ -77,6 +77,7 @@ _OUTCOMES: dict[str, Any] = {
     "plan": lambda e: "\nplan: " + "; ".join(s["intent"] for s in e.get("steps", [])) + "\n",
     "step.start": lambda e: f"\nstep {e.get('step')} -> {e.get('tier')}: {e.get('intent')}\n",
     "steer.applied": _steer_line,
+    "steer.unused": lambda e: f"\n[steer not used: {e.get('reason')}]\n",
     "escalate": lambda e: f"\nescalate -> {e.get('to')}: {e.get('reason')}\n",
     "edit.rejected": lambda e: f"\nedit rejected: {str(e.get('error'))[:200]}\n",
     "checkpoint": lambda e: f"\ncheckpoint step {e.get('step')}: {str(e.get('sha'))[:12]}\n",

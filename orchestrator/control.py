@@ -76,6 +76,10 @@ class SteerInbox:
         self.pending.append(steer)
         return QUEUED
 
+    def requeue(self, steers: list[Steer]) -> None:
+        """Put back steers a failed model call took, ahead of those queued since."""
+        self.pending[:0] = steers
+
     def take_pending(self) -> list[Steer]:
         taken, self.pending = self.pending, []
         return taken
@@ -169,6 +173,11 @@ async def serve(job_id: str, inbox: SteerInbox, events: EventLog) -> AsyncIterat
         server.close()
         await server.wait_closed()
         path.unlink(missing_ok=True)
+        # Acknowledged as queued, yet the job ended (done, paused, failed) without another
+        # model call: say so, rather than drop them without a word.
+        for steer in inbox.pending:
+            events.emit("steer.unused", message=steer.message, source=steer.source,
+                        reason="the job made no model call after it")
 
 
 async def _redis_steers(
@@ -215,8 +224,15 @@ def send_steer(job_id: str, message: str, *, timeout_s: float = 5.0) -> dict[str
     path = control_path(job_id)
     try:
         return _via_socket(path, line, timeout_s)
-    except (FileNotFoundError, ConnectionRefusedError):
+    except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
         pass
+    except TimeoutError as exc:
+        raise JobNotRunning(f"job {job_id} did not take the connection on {path} within "
+                            f"{timeout_s:g} s: it is stopped (Ctrl-Z?) or busy; the steer "
+                            "was not sent") from exc
+    except OSError as exc:
+        raise JobNotRunning(f"could not reach job {job_id} on {path}: "
+                            f"{exc.strerror or exc}") from exc
     if get_settings().redis_url:
         return _via_redis(job_id, text, timeout_s)
     raise JobNotRunning(f"job {job_id} is not running on this machine (no listener on {path}); "
@@ -227,13 +243,19 @@ def _via_socket(path: Path, line: bytes, timeout_s: float) -> dict[str, str]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
         sock.connect(str(path))
-        sock.sendall(line)
+        sock.sendall(line)  # a line this short fits the socket's buffer: sent once here
         data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        try:
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:  # the job holds the line and takes it when it runs again
+            return _ack("sent", f"sent; the job did not answer within {timeout_s:g} s "
+                                "(stopped or busy): it takes the steer when it reads it")
+        except ConnectionError:
+            data = b""
     try:
         return dict(json.loads(data))
     except ValueError as exc:

@@ -3,9 +3,14 @@
 - The endpoint supports ``response.steer`` (Responses over WebSocket with
   ``steer_supported``): the client sends it and the same stream continues with a
   successor response; text of the interrupted response is dropped.
-- Otherwise (HTTP, or a steer the server refused or could not take yet): the stream is
-  aborted, its partial output dropped, and the request re-issued with the steering
-  message appended as a final user turn.
+- Otherwise (HTTP, a steer before the stream's first text, or a steer the server refused
+  or could not take yet): the stream is aborted, its partial output dropped, and the
+  request re-issued with the steering message appended as a final user turn. Before the
+  first text the client may be between attempts (a retry's back-off, a reconnect), with
+  no response to steer or abort: text that still arrives after an abort was asked for
+  has the stream aborted again.
+- A call whose model fails hands its steers back to the inbox: the tier's next model (or
+  the job's next call) gets them.
 
 Nothing partial ever leaves the gateway: the caller gets the redirected generation's
 ``Completed`` (whose text the client builds from that generation alone).
@@ -59,11 +64,16 @@ class Redirect:
         self._base_successors = 0
         self._modes: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stream = 0  # streams started by this call before the current one
+        self._live = False  # the current stream has shown text
+        self._reaborted = -1  # the stream aborted again (see ``on_text``)
 
     # --- steers arriving (called on the job's loop by the control channel) -------------
 
     def on_steer(self, steer: Steer) -> str:
-        if self.native and not self.reissue and not self.waiting:
+        # In place only once the stream shows text: before that the client may have no
+        # response to steer (between attempts), and the steer would be lost on it.
+        if self.native and self._live and not self.reissue and not self.waiting:
             self.waiting, self.waiting_mode = [steer], NATIVE
             self._base_successors = successors(self.client)
             self._spawn(self.client.interrupt(steering_turn(steer.message)))
@@ -72,8 +82,18 @@ class Redirect:
                                 else [steer])
             if self.waiting_mode == NATIVE:
                 self.waiting = []
-            self._spawn(self.client.interrupt(None))
+            self._abort()
         return DELIVERED
+
+    def _abort(self) -> None:
+        """Abort the current stream (not one started after it: a re-issue's)."""
+        stream = self._stream
+
+        async def abort() -> None:
+            if self._stream == stream and self.reissue:
+                await self.client.interrupt(None)
+
+        self._spawn(abort())
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -84,7 +104,14 @@ class Redirect:
 
     def on_text(self) -> Chunk:
         """Classify a text delta that just arrived."""
+        self._live = True
         if self.reissue:
+            if not self._tasks and self._reaborted != self._stream:
+                # The abort asked for is done, yet text still comes: it found the client
+                # between attempts, and this stream began after it. Abort this one (once;
+                # deltas already read may still arrive before the stream ends).
+                self._reaborted = self._stream
+                self._abort()
             return Chunk.DROP
         if not self.waiting:
             return Chunk.KEEP
@@ -112,6 +139,8 @@ class Redirect:
         if self.waiting_mode != NATIVE:
             self.applied.extend(self.waiting)  # already in the request being replaced
         self.waiting, self.waiting_mode, self.reissue = self.reissue, REISSUE, []
+        self._stream += 1
+        self._live = False
         return with_steers(base, [*self.applied, *self.waiting])
 
     def _mark_applied(self) -> None:
@@ -127,8 +156,13 @@ class Redirect:
     # --- for the receipt ---------------------------------------------------------------
 
     @property
+    def steers(self) -> list[Steer]:
+        """Every steer this call took, in order (applied, sent, to be re-issued)."""
+        return [*self.applied, *self.waiting, *self.reissue]
+
+    @property
     def messages(self) -> list[str]:
-        return [s.message for s in [*self.applied, *self.waiting]]
+        return [s.message for s in self.steers]
 
     @property
     def modes(self) -> list[str]:

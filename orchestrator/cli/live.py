@@ -50,7 +50,8 @@ def reject(job_id: str, reason: str, json_out: bool) -> None:
 @click.command()
 @click.argument("job_id")
 @click.argument("message")
-@click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              default=5.0, show_default=True,
               help="Seconds to wait for the job to answer.")
 @click.option("--json", "json_out", is_flag=True, help="Print the job's answer as JSON.")
 def steer(job_id: str, message: str, timeout_s: float, json_out: bool) -> None:

@@ -37,7 +37,8 @@ async def test_steer_is_queued_when_nothing_streams(events: EventLog) -> None:
     assert [s.message for s in inbox.take_pending()] == ["use tabs"]
     assert not path.exists()  # removed when the job ends
     logged = [json.loads(line) for line in events.path.read_text().splitlines()]
-    assert [(e["type"], e["status"]) for e in logged] == [("steer.received", "queued")]
+    assert [(e["type"], e.get("status")) for e in logged] == [
+        ("steer.received", "queued"), ("steer.unused", None)]  # no model call took it
 
 
 async def test_steer_reaches_the_in_flight_hook_at_once(events: EventLog) -> None:

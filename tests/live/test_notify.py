@@ -5,7 +5,9 @@ pauses firing it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -128,3 +130,60 @@ def test_a_pausing_job_fires_the_notification(
     job = asyncio.run(run_job(job))
     assert job.status == "paused" and "budget" in (job.pause_reason or "")
     assert json.loads(marker.read_text())["reason"] == job.pause_reason
+
+
+async def test_a_webhook_that_answers_byte_by_byte_is_cut_at_the_timeout(
+    paused_job: JobRecord, log: EventLog
+) -> None:
+    """Each byte within httpx's read timeout kept the job's pause waiting, without end."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn, contextlib.suppress(OSError):  # the client hangs up at its timeout
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n")
+            while not stop.wait(0.05):
+                conn.sendall(b"x")
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    url = f"http://bot:hunter2hunter2@127.0.0.1:{port}/hook"
+    try:
+        await asyncio.wait_for(notify_pause(
+            paused_job, Approvals(notify_webhook=url, notify_timeout_s=0.5), log), 3)
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    [failed] = _events(log)
+    assert failed["type"] == "notify.failed" and "0.5 s" in failed["error"]
+    assert failed["host"] == f"127.0.0.1:{port}"
+    assert "hunter2" not in log.path.read_text()  # the URL's credentials are never logged
+
+
+async def test_a_command_that_leaves_a_process_behind_does_not_hold_the_job(
+    paused_job: JobRecord, log: EventLog
+) -> None:
+    """A background child kept the command's stderr pipe open: the pause waited for it
+    (a notifier's daemon: for ever), past the timeout too."""
+    await asyncio.wait_for(notify_pause(
+        paused_job, Approvals(notify_command="sh -c 'sleep 30 & exit 0'"), log), 3)
+    await asyncio.wait_for(notify_pause(
+        paused_job, Approvals(notify_command="sh -c 'sleep 30 & sleep 30'",
+                              notify_timeout_s=0.3), log), 3)
+    sent, slow = _events(log)
+    assert sent["type"] == "notify.sent"
+    assert slow["type"] == "notify.failed" and "longer than 0.3 s" in slow["error"]
+
+
+async def test_bad_notify_settings_are_recorded_not_raised(
+    paused_job: JobRecord, log: EventLog
+) -> None:
+    await notify_pause(paused_job, Approvals(notify_command="notify 'unclosed"), log)
+    await notify_pause(paused_job, Approvals(notify_webhook="http://[::1/hook"), log)
+    split, url = _events(log)
+    assert split["type"] == "notify.failed" and "cannot be split" in split["error"]
+    assert url["type"] == "notify.failed"
