@@ -151,12 +151,45 @@ async def _deliver(job: Any, cfg: Any, title: str | None, summary: str | None) -
     if not job.worktree or not job.branch or not job.base_sha:
         raise JobError(f"job {job.job_id} has no branch yet (status {job.status}): "
                        "run or resume it first")
+    source = _commits_source(job)
     steps = [StepSummary.model_validate(s) for s in job.steps]
     content = render_pr(job.job_id, job.task, title or "", summary or "", list(job.plan),
                         steps, list(job.receipts), dict(job.budget))
-    result = await deliver(Path(job.worktree), job.branch, job.base_sha, content, cfg,
-                           _state_dir(job))
+    result = await deliver(source, job.branch, job.base_sha, content, cfg, _state_dir(job))
     return result.model_dump(mode="json")
+
+
+def _commits_source(job: Any) -> Path:
+    """Where the job branch's commits are: the job's worktree, else (a worktree cleaned up,
+    or a job run on another machine) the job's repository, whose branch is recreated at the
+    job's last recorded commit when only the commit is left."""
+    from orchestrator.pr.gitops import run_git
+
+    ref = f"refs/heads/{job.branch}"
+
+    def has(cwd: Path, rev: str) -> bool:
+        return cwd.is_dir() and run_git(
+            cwd, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False
+        ).returncode == 0
+
+    worktree, repo = Path(job.worktree), Path(job.repo)
+    if has(worktree, ref):
+        return worktree
+    if has(repo, ref) and has(repo, job.base_sha):
+        return repo
+    for rev in (job.head_sha, f"refs/tandem/jobs/{job.job_id}"):
+        if rev and has(repo, rev) and has(repo, job.base_sha):
+            sha = run_git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}").stdout.strip()
+            run_git(repo, "update-ref", "-m", "tandem: restore the job branch for its PR",
+                    ref, sha, "")
+            return repo
+    head = f" or its commit {job.head_sha[:10]}" if job.head_sha else ""
+    raise JobError(
+        f"job {job.job_id}: its worktree {worktree} is gone and repository {repo} lacks the "
+        f"branch {job.branch}{head}: fetch it there (git fetch <remote> "
+        f"{job.branch}:{job.branch}, or refs/tandem/jobs/{job.job_id}:{job.branch} from the "
+        "checkpoint remote) and run tandem pr again"
+    )
 
 
 def _report(result: dict[str, Any], json_out: bool) -> None:

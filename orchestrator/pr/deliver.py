@@ -2,8 +2,10 @@
 
 Order matters: the secret scan runs before anything is written outside the worktree or
 sent anywhere; the bundle is written before the push so a rejected push still leaves a
-complete bundle; the pushed SHA is recorded as soon as the push succeeds so the next
-delivery's force-with-lease is right even if the API call after it fails.
+complete bundle; the SHA about to be pushed is recorded before the push and the pushed SHA
+as soon as it succeeds, so the next delivery's force-with-lease is right even if the API
+call after it fails or the process dies in between. A remote branch already at the SHA to
+deliver is not pushed again.
 """
 
 from __future__ import annotations
@@ -13,17 +15,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.config import secret
-from orchestrator.errors import ConfigError, GitError, PushRejected
+from orchestrator.errors import ConfigError, ForgeError, ForgeNotFound, GitError, PushRejected
 from orchestrator.pr.bundle import write_bundle
 from orchestrator.pr.forge import Forge, ForgeHTTP, PullRequestRef
 from orchestrator.pr.github import GitHubForge, github_headers
 from orchestrator.pr.gitlab import GitLabForge, gitlab_headers
-from orchestrator.pr.gitops import remote_head_branch, rev_parse, strip_url_credentials
+from orchestrator.pr.gitops import read_remote, rev_parse, strip_url_credentials
 from orchestrator.pr.models import DeliveryResult, ForgeConfig, PRContent
-from orchestrator.pr.push import push_branch
+from orchestrator.pr.push import printable, push_branch
 from orchestrator.pr.scan import scan_outgoing
 from orchestrator.pr.squash import squash_commits
 from orchestrator.pr.state import DeliveryState, load_state, save_state
+from orchestrator.secrets import redact
 
 log = logging.getLogger(__name__)
 BUNDLE_DIR = "bundle"
@@ -60,7 +63,8 @@ async def deliver(
                                             bundle_dir=str(bundle_dir)))
         return DeliveryResult(kind="bundle", bundle_dir=bundle_dir, updated=previous is not None)
     return await _deliver_to_forge(
-        worktree, branch, head_sha, content, cfg, state_dir, previous, bundle_dir, token
+        worktree, branch, head_sha, content, cfg, state_dir, previous, bundle_dir,
+        token, [token, *known_secrets],
     )
 
 
@@ -87,6 +91,7 @@ async def _deliver_to_forge(
     previous: DeliveryState | None,
     bundle_dir: Path,
     token: str,
+    secrets: Sequence[str],
 ) -> DeliveryResult:
     # A remote given as a URL may carry credentials: never written to the state file.
     remote = strip_url_credentials(cfg.remote)
@@ -94,19 +99,44 @@ async def _deliver_to_forge(
         previous is not None and previous.kind == cfg.kind and previous.branch == branch
         and previous.remote in (remote, cfg.remote) and previous.repo == cfg.repo
     )
-    lease = previous.pushed_sha if same_target and previous else None
-    base = cfg.base_branch or _remote_base(worktree, cfg.remote)
+    ours = {previous.pushed_sha, previous.pushing_sha} - {None} if same_target and previous \
+        else set()
+    remote_base, remote_sha = _read_remote(worktree, cfg.remote, branch, secrets)
+    base = cfg.base_branch or remote_base
+    if not base:
+        raise ConfigError(f"cannot tell the base branch of remote {remote!r}: set base_branch")
     async with forge_http(cfg, token) as http:
         forge = make_forge(http, cfg)  # validates repo before anything is pushed
-        pushed = push_branch(worktree, cfg.remote, branch, head_sha, lease)
-        log.info("pushed %s to %s at %s", branch, remote, pushed[:10])
+        known = None
+        if same_target and previous and previous.number is not None:
+            # Read before anything is pushed: a PR merged or closed on the forge since the
+            # last delivery is never edited.
+            try:
+                known = await forge.get(previous.number)
+            except ForgeNotFound:  # deleted (GitLab): a new one is opened
+                log.info("PR #%d is gone from the forge", previous.number)
+            else:
+                _refuse_merged(cfg, known)
         state = DeliveryState(
-            kind=cfg.kind, branch=branch, remote=remote, repo=cfg.repo, pushed_sha=pushed,
+            kind=cfg.kind, branch=branch, remote=remote, repo=cfg.repo,
+            pushed_sha=previous.pushed_sha if same_target and previous else None,
+            pushing_sha=head_sha,
             number=previous.number if same_target and previous else None,
             url=previous.url if same_target and previous else None, bundle_dir=str(bundle_dir),
         )
+        if remote_sha == head_sha:
+            log.info("%s on %s is at %s already", branch, remote, head_sha[:10])
+        else:
+            save_state(state_dir, state)
+            # Force only over Tandem's own last push (or one begun and cut short); else a
+            # plain push, which never replaces commits somebody else pushed.
+            lease = remote_sha if remote_sha in ours else None
+            push_branch(worktree, cfg.remote, branch, head_sha, lease, secrets)
+            log.info("pushed %s to %s at %s", branch, remote, head_sha[:10])
+        pushed = state.pushed_sha = head_sha
+        state.pushing_sha = None
         save_state(state_dir, state)
-        pr, updated = await open_or_update(forge, branch, base, content, state.number)
+        pr, updated = await open_or_update(forge, branch, base, content, known)
         # Recorded before the decorations: a label or reviewer the forge refuses must not
         # leave the PR it opened unknown to the next delivery and to `tandem pr status`.
         state.number, state.url = pr.number, pr.url
@@ -117,19 +147,30 @@ async def _deliver_to_forge(
                           pushed_sha=pushed, updated=updated)
 
 
-def _remote_base(worktree: Path, remote: str) -> str:
-    """The remote's default branch; ``PushRejected`` when the remote cannot be reached
-    (nothing pushed), ``ConfigError`` when it does not say."""
+def _refuse_merged(cfg: ForgeConfig, pr: PullRequestRef) -> None:
+    if pr.state in ("merged", "locked"):
+        what = "PR" if cfg.kind == "github" else "MR"
+        done = "was merged" if pr.state == "merged" else "is being merged"
+        raise ForgeError(
+            f"{_FORGE_NAMES[cfg.kind]} {what} #{pr.number} of this job {done} "
+            f"({pr.url or 'no URL'}): nothing was pushed or changed; start a new job for "
+            "further changes"
+        )
+
+
+def _read_remote(
+    worktree: Path, remote: str, branch: str, secrets: Sequence[str]
+) -> tuple[str | None, str | None]:
+    """The remote's default branch and the job branch's SHA there; ``PushRejected`` when the
+    remote cannot be reached (nothing pushed; the remote's words redacted)."""
     try:
-        base = remote_head_branch(worktree, remote)
+        return read_remote(worktree, remote, branch)
     except GitError as exc:
+        said = printable(redact(str(exc), [s for s in secrets if s]))
+        # Not chained: git's own words, unredacted, stay out of any logged traceback.
         raise PushRejected(f"cannot reach remote {strip_url_credentials(remote)!r} to push "
-                           f"to ({exc}): check the remote and your access to it; nothing "
-                           "was pushed") from exc
-    if not base:
-        raise ConfigError(f"cannot tell the base branch of remote "
-                          f"{strip_url_credentials(remote)!r}: set base_branch")
-    return base
+                           f"to ({said}): check the remote and your access to it; nothing "
+                           "was pushed") from None
 
 
 def forge_http(cfg: ForgeConfig, token: str) -> ForgeHTTP:
@@ -142,13 +183,16 @@ def make_forge(http: ForgeHTTP, cfg: ForgeConfig) -> Forge:
 
 
 async def open_or_update(
-    forge: Forge, branch: str, base: str, content: PRContent, known_number: int | None
+    forge: Forge, branch: str, base: str, content: PRContent, known: PullRequestRef | None
 ) -> tuple[PullRequestRef, bool]:
-    """Update the PR this job opened (or any open PR of the branch), else open one."""
-    if known_number is not None:
-        pr = await forge.update(known_number, base, content)
+    """Update the PR this job opened if it is still open (or any open PR of the branch),
+    else open one: a closed PR is left as it is."""
+    if known is not None and known.open:
+        pr = await forge.update(known.number, base, content)
         if pr.open:
             return pr, True
+    elif known is not None:
+        log.info("PR #%d was closed on the forge; opening a new one", known.number)
     existing = await forge.find_open(branch)
     if existing is not None:
         return await forge.update(existing.number, base, content), True

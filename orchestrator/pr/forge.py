@@ -1,15 +1,17 @@
 """The HTTP layer shared by the GitHub and GitLab clients: one place that turns a forge's
-error statuses into one-line ``ForgeError``s.
+error statuses, and answers of the wrong shape, into one-line ``ForgeError``s.
 
 Messages name the forge, the method and URL path, and what to check; they never carry the
 token (the token variable is named instead) and the forge's own words are redacted and
-flattened to one line.
+flattened to one line. Nothing a forge answers is trusted: a PR's number must be an
+integer, its URL an http(s) URL on one line without the token, its state a known one.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 from pydantic import BaseModel
@@ -26,20 +28,30 @@ from orchestrator.secrets import redact
 
 HTTP_TIMEOUT_S = 30.0
 DETAIL_MAX_CHARS = 200
+URL_MAX_CHARS = 2000
+_SAFE_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+")
+PRState = Literal["open", "closed", "merged", "locked"]
 
 
 class PullRequestRef(BaseModel):
-    """A PR (GitHub ``number``) or merge request (GitLab ``iid``) on the forge."""
+    """A PR (GitHub ``number``) or merge request (GitLab ``iid``) on the forge. ``state``:
+    ``locked`` is GitLab's "being merged"."""
 
     number: int
     url: str | None = None
-    open: bool = True
+    state: PRState = "open"
+
+    @property
+    def open(self) -> bool:
+        return self.state == "open"
 
 
 class Forge(Protocol):
     """What delivery needs from a forge."""
 
     async def find_open(self, branch: str) -> PullRequestRef | None: ...
+
+    async def get(self, number: int) -> PullRequestRef: ...
 
     async def create(self, branch: str, base: str, content: PRContent) -> PullRequestRef: ...
 
@@ -87,6 +99,11 @@ class ForgeHTTP:
         self.check(resp)
         try:
             return resp.json() if resp.content else None
+        except RecursionError as exc:  # nested deeper than the decoder goes
+            raise ForgeError(
+                f"{self.name} answered {method} {path} with {resp.status_code} and JSON nested "
+                f"too deeply to read: check api_url ({self.api_url})", status=resp.status_code,
+            ) from exc
         except ValueError as exc:  # a proxy's or a web page's answer, not the API's
             raise ForgeError(
                 f"{self.name} answered {method} {path} with {resp.status_code} but not JSON "
@@ -98,6 +115,98 @@ class ForgeHTTP:
         if resp.is_success:
             return
         raise translate_error(resp, self.name, self.token_env, self._token)
+
+    async def call_object(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
+    ) -> Answer:
+        """``call`` for an endpoint answering one JSON object."""
+        data = await self.call(method, path, json=json, params=params)
+        return Answer(self, method, path, data).object()
+
+    async def call_list(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
+    ) -> list[Answer]:
+        """``call`` for an endpoint answering a list of JSON objects."""
+        data = await self.call(method, path, json=json, params=params)
+        if not isinstance(data, list):
+            raise Answer(self, method, path, data).wrong(
+                f"{_kind(data)} where a list was expected")
+        return [Answer(self, method, path, item).object() for item in data]
+
+    def url_problem(self, url: str) -> str | None:
+        """Why a URL from the forge must not be shown or recorded, if it must not."""
+        if self._token and self._token in url:
+            return "holds the token"
+        if len(url) > URL_MAX_CHARS or not _SAFE_URL.fullmatch(url):
+            return "is not an http(s) URL on one line"
+        return None
+
+
+class Answer:
+    """One decoded answer of a forge endpoint, read field by field; anything of the wrong
+    shape is a one-line ``ForgeError`` naming the endpoint and the field."""
+
+    def __init__(self, http: ForgeHTTP, method: str, path: str, data: Any) -> None:
+        self.http, self.method, self.path, self.data = http, method, path, data
+
+    def wrong(self, what: str) -> ForgeError:
+        return ForgeError(
+            f"{self.http.name} answered {self.method} {self.path} with {what}: check that "
+            f"api_url ({self.http.api_url}) is the {self.http.name} API"
+        )
+
+    def object(self) -> Answer:
+        if not isinstance(self.data, dict):
+            raise self.wrong(f"{_kind(self.data)} where a JSON object was expected")
+        return self
+
+    def int(self, key: str) -> int:
+        value = self._get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise self.wrong(f"{key!r} not an integer ({_kind(value)})")
+        return value
+
+    def url(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise self.wrong(f"{key!r} not a URL ({_kind(value)})")
+        if problem := self.http.url_problem(value):
+            raise self.wrong(f"{key!r} that {problem}")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise self.wrong(f"{key!r} not a string ({_kind(value)})")
+        return value
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def _get(self, key: str) -> Any:
+        if key not in self.data or self.data[key] is None:
+            raise self.wrong(f"no {key!r}")
+        return self.data[key]
+
+    def state(self, key: str, states: dict[str, PRState]) -> PRState:
+        value = self.text(key)
+        if value not in states:
+            shown = " ".join(redact(value[:40], [self.http._token] if self.http._token else [])
+                             .split())
+            raise self.wrong(f"{key!r} {shown!r}, none of {', '.join(states)}")
+        return states[value]
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "a JSON object"
 
 
 def translate_error(resp: httpx.Response, forge: str, token_env: str, token: str) -> ForgeError:
@@ -161,24 +270,30 @@ def error_detail(resp: httpx.Response, token: str) -> str:
     """The forge's own explanation, redacted and on one line."""
     try:
         data = resp.json()
+    except RecursionError:
+        data = "(JSON nested too deeply to read)"
     except ValueError:
         data = resp.text
     text = _message_of(data)
     text = " ".join(redact(text, [token] if token else []).split())
-    return text[:DETAIL_MAX_CHARS]
+    return "".join(ch if ch.isprintable() else "?" for ch in text[:DETAIL_MAX_CHARS])
 
 
-def _message_of(data: Any) -> str:
+def _message_of(data: Any, depth: int = 0) -> str:
     """GitHub: ``message`` + ``errors[].message``; GitLab: ``message`` as a string, a list,
-    or a ``{field: [problems]}`` map, or ``error``."""
+    or a ``{field: [problems]}`` map, or ``error`` (read a few levels deep at most)."""
+    if depth > 4:
+        return "..."
     if isinstance(data, list):
-        return "; ".join(_message_of(item) for item in data)
+        return "; ".join(_message_of(item, depth + 1) for item in data[:20])
     if isinstance(data, dict) and not ({"message", "error", "errors"} & data.keys()):
-        return "; ".join(f"{key}: {_message_of(value)}" for key, value in data.items())
+        return "; ".join(f"{key}: {_message_of(value, depth + 1)}"
+                         for key, value in list(data.items())[:20])
     if not isinstance(data, dict):
-        return str(data or "")
-    parts = [_message_of(data.get("message") or data.get("error") or "")]
-    for err in data.get("errors") or []:
-        parts.append(str(err.get("message") or err.get("code") or "") if isinstance(err, dict)
-                     else str(err))
+        return str(data or "")[:DETAIL_MAX_CHARS * 4]
+    parts = [_message_of(data.get("message") or data.get("error") or "", depth + 1)]
+    errors = data.get("errors")
+    for err in errors[:20] if isinstance(errors, list) else []:
+        parts.append(_message_of(err.get("message") or err.get("code") or "", depth + 1)
+                     if isinstance(err, dict) else _message_of(err, depth + 1))
     return "; ".join(p for p in parts if p)

@@ -6,19 +6,20 @@ https://docs.github.com/en/rest/pulls/review-requests):
 
 - ``GET  /repos/{owner}/{repo}/pulls?head={owner}:{branch}&state=open``  find an open PR
 - ``POST /repos/{owner}/{repo}/pulls``  {title, head, base, body, draft} -> 201
+- ``GET  /repos/{owner}/{repo}/pulls/{number}``  its state before it is updated
 - ``PATCH /repos/{owner}/{repo}/pulls/{number}``  {title, body, base} -> 200
 - ``POST /repos/{owner}/{repo}/issues/{number}/labels``  {labels: [...]} (adds)
 - ``POST /repos/{owner}/{repo}/pulls/{number}/requested_reviewers``  {reviewers: [...]}
 
-The draft flag applies when the PR is opened; the REST API cannot change it later.
+The draft flag applies when the PR is opened; the REST API cannot change it later. A PR's
+``state`` is "open" or "closed"; a merged one is "closed" with ``merged`` true or a
+``merged_at`` time.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from orchestrator.errors import ConfigError
-from orchestrator.pr.forge import ForgeHTTP, PullRequestRef
+from orchestrator.pr.forge import Answer, ForgeHTTP, PRState, PullRequestRef
 from orchestrator.pr.models import ForgeConfig, PRContent
 
 API_VERSION = "2022-11-28"
@@ -46,17 +47,23 @@ class GitHubForge:
 
     async def find_open(self, branch: str) -> PullRequestRef | None:
         params = {"head": f"{self.owner}:{branch}", "state": "open"}
-        pulls = await self.http.call("GET", f"{self.prefix}/pulls", params=params)
-        return _ref(pulls[0]) if pulls else None
+        pulls = await self.http.call_list("GET", f"{self.prefix}/pulls", params=params)
+        found = [pr for pr in map(_ref, pulls) if pr.open]
+        return found[0] if found else None
+
+    async def get(self, number: int) -> PullRequestRef:
+        return _ref(await self.http.call_object("GET", f"{self.prefix}/pulls/{number}"))
 
     async def create(self, branch: str, base: str, content: PRContent) -> PullRequestRef:
         payload = {"title": content.title, "head": branch, "base": base, "body": content.body,
                    "draft": self.cfg.draft}
-        return _ref(await self.http.call("POST", f"{self.prefix}/pulls", json=payload))
+        return _ref(await self.http.call_object("POST", f"{self.prefix}/pulls", json=payload))
 
     async def update(self, number: int, base: str, content: PRContent) -> PullRequestRef:
         payload = {"title": content.title, "body": content.body, "base": base}
-        return _ref(await self.http.call("PATCH", f"{self.prefix}/pulls/{number}", json=payload))
+        return _ref(
+            await self.http.call_object("PATCH", f"{self.prefix}/pulls/{number}", json=payload)
+        )
 
     async def decorate(self, number: int) -> None:
         """Labels and reviewers, once the PR is known (and recorded) to be the job's."""
@@ -71,7 +78,11 @@ class GitHubForge:
             )
 
 
-def _ref(pull: dict[str, Any]) -> PullRequestRef:
-    return PullRequestRef(
-        number=int(pull["number"]), url=pull.get("html_url"), open=pull.get("state") == "open"
-    )
+_STATES: dict[str, PRState] = {"open": "open", "closed": "closed"}
+
+
+def _ref(pull: Answer) -> PullRequestRef:
+    number, url, state = pull.int("number"), pull.url("html_url"), pull.state("state", _STATES)
+    if state == "closed" and (pull.get("merged") is True or pull.get("merged_at")):
+        state = "merged"
+    return PullRequestRef(number=number, url=url, state=state)

@@ -5,11 +5,13 @@ Endpoints used (https://docs.gitlab.com/api/merge_requests/, https://docs.gitlab
 - ``GET  /projects/:id/merge_requests?source_branch=..&state=opened``  find an open MR
 - ``POST /projects/:id/merge_requests``  {source_branch, target_branch, title, description,
   labels (comma-separated), reviewer_ids} -> 201
+- ``GET  /projects/:id/merge_requests/:iid``  its state before it is updated
 - ``PUT  /projects/:id/merge_requests/:iid``  same fields -> 200
 - ``GET  /users?username=..``  reviewer names to ids
 
 ``:id`` is the numeric id or the URL-encoded path (``group%2Fproject``). Authentication is
-the ``PRIVATE-TOKEN`` header. Draft = the ``Draft: `` title prefix.
+the ``PRIVATE-TOKEN`` header. Draft = the ``Draft: `` title prefix. An MR's ``state`` is
+"opened", "closed", "merged" or "locked" (being merged).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from orchestrator.errors import ConfigError, ForgeNotFound
-from orchestrator.pr.forge import ForgeHTTP, PullRequestRef
+from orchestrator.pr.forge import Answer, ForgeHTTP, PRState, PullRequestRef
 from orchestrator.pr.models import ForgeConfig, PRContent
 
 DRAFT_PREFIX = "Draft: "
@@ -40,20 +42,28 @@ class GitLabForge:
         self._reviewer_ids: list[int] | None = None
 
     async def find_open(self, branch: str) -> PullRequestRef | None:
-        mrs = await self.http.call(
+        mrs = await self.http.call_list(
             "GET", f"{self.prefix}/merge_requests",
             params={"source_branch": branch, "state": "opened"},
         )
-        return _ref(mrs[0]) if mrs else None
+        found = [mr for mr in map(_ref, mrs) if mr.open]
+        return found[0] if found else None
+
+    async def get(self, number: int) -> PullRequestRef:
+        return _ref(await self.http.call_object("GET", f"{self.prefix}/merge_requests/{number}"))
 
     async def create(self, branch: str, base: str, content: PRContent) -> PullRequestRef:
         payload = {"source_branch": branch, **await self._fields(base, content)}
-        return _ref(await self.http.call("POST", f"{self.prefix}/merge_requests", json=payload))
+        return _ref(
+            await self.http.call_object("POST", f"{self.prefix}/merge_requests", json=payload)
+        )
 
     async def update(self, number: int, base: str, content: PRContent) -> PullRequestRef:
         payload = await self._fields(base, content)
         return _ref(
-            await self.http.call("PUT", f"{self.prefix}/merge_requests/{number}", json=payload)
+            await self.http.call_object(
+                "PUT", f"{self.prefix}/merge_requests/{number}", json=payload
+            )
         )
 
     async def decorate(self, number: int) -> None:
@@ -81,13 +91,18 @@ class GitLabForge:
     async def _user_id(self, name: str) -> int:
         if name.isdigit():
             return int(name)
-        users = await self.http.call("GET", "/users", params={"username": name.lstrip("@")})
+        users = await self.http.call_list("GET", "/users",
+                                          params={"username": name.lstrip("@")})
         if not users:
             raise ForgeNotFound(f"GitLab has no user {name!r} (reviewers): check the username")
-        return int(users[0]["id"])
+        return users[0].int("id")
 
 
-def _ref(mr: dict[str, Any]) -> PullRequestRef:
-    return PullRequestRef(
-        number=int(mr["iid"]), url=mr.get("web_url"), open=mr.get("state") == "opened"
-    )
+_STATES: dict[str, PRState] = {
+    "opened": "open", "closed": "closed", "merged": "merged", "locked": "locked",
+}
+
+
+def _ref(mr: Answer) -> PullRequestRef:
+    return PullRequestRef(number=mr.int("iid"), url=mr.url("web_url"),
+                          state=mr.state("state", _STATES))

@@ -78,13 +78,18 @@ def commit_patch(cwd: Path, sha: str) -> str:
                    "--no-ext-diff", "--no-color", sha).stdout
 
 
-def remote_head_branch(cwd: Path, remote: str) -> str | None:
-    """The branch the remote's HEAD points at (its default branch), if it says;
-    ``GitError`` (git's reason, credentials removed) when the remote cannot be read."""
-    proc = run_git(cwd, "ls-remote", "--symref", remote, "HEAD", check=False)
+def read_remote(cwd: Path, remote: str, branch: str) -> tuple[str | None, str | None]:
+    """In one round trip: the branch the remote's HEAD points at (its default branch), if
+    it says, and the SHA of ``branch`` there, if it has it; ``GitError`` (git's reason,
+    credentials removed) when the remote cannot be read."""
+    ref = f"refs/heads/{branch}"
+    proc = run_git(cwd, "ls-remote", "--symref", remote, "HEAD", ref, check=False)
     if proc.returncode != 0:
         raise GitError(f"git ls-remote {strip_url_credentials(remote)}: {last_line(proc.stderr)}")
+    head_branch = branch_sha = None
     for line in proc.stdout.splitlines():
         if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
-            return line[len("ref: refs/heads/"):-len("\tHEAD")]
-    return None
+            head_branch = line[len("ref: refs/heads/"):-len("\tHEAD")]
+        elif line.endswith(f"\t{ref}"):
+            branch_sha = line.split("\t", 1)[0].strip()
+    return head_branch, branch_sha

@@ -2,20 +2,29 @@
 
 The lease is the SHA Tandem itself pushed last time: the job branch may have been rewritten
 (squash, rollback) so an update needs force, but never over commits somebody else pushed.
-A rejection raises ``PushRejected``; nothing local is changed by a failed push.
+A rejection raises ``PushRejected``; nothing local is changed by a failed push. Its message
+quotes the remote's own words, credentials and known secrets redacted (a remote may echo
+what it was sent).
 """
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.errors import PushRejected
 from orchestrator.pr.gitops import run_git, strip_url_credentials
+from orchestrator.secrets import redact
 
 
 def push_branch(
-    worktree: Path, remote: str, branch: str, sha: str, expected_remote_sha: str | None
+    worktree: Path,
+    remote: str,
+    branch: str,
+    sha: str,
+    expected_remote_sha: str | None,
+    secrets: Sequence[str] = (),
 ) -> str:
     """Push ``sha`` to ``refs/heads/<branch>`` on ``remote``; returns the pushed SHA.
 
@@ -27,7 +36,8 @@ def push_branch(
         args.append(f"--force-with-lease={ref}:{expected_remote_sha}")
     proc = run_git(worktree, *args, remote, f"{sha}:{ref}", check=False)
     if proc.returncode != 0:
-        raise PushRejected(_rejection(remote, branch, sha, expected_remote_sha, proc))
+        message = _rejection(remote, branch, sha, expected_remote_sha, proc)
+        raise PushRejected(printable(redact(message, [s for s in secrets if s])))
     return sha
 
 
@@ -49,6 +59,11 @@ def _rejection(
         f"push of {branch} to {remote} rejected: {reason} ({hint}); the local branch is "
         f"intact at {sha[:10]}"
     )
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters (a remote's words may carry terminal escapes)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def _reason(stdout: str, stderr: str) -> str:

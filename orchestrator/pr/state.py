@@ -1,8 +1,10 @@
 """What was delivered last time, so a second delivery updates the same PR in place.
 
 One small JSON file per job (``<state_dir>/pr.json``), written atomically. It holds no
-secret: the forge kind, PR number/iid and URL, the branch, and the SHA last pushed (the
-lease for the next force-with-lease push).
+secret: the forge kind, PR number/iid and URL, the branch, the SHA last pushed (the lease
+for the next force-with-lease push) and the SHA of a push begun but not known to have
+finished (written before pushing: a delivery killed in mid-push leaves the remote branch at
+a SHA the next delivery still knows as its own).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class DeliveryState(BaseModel):
     number: int | None = None
     url: str | None = None
     pushed_sha: str | None = None
+    pushing_sha: str | None = None
     bundle_dir: str | None = None
 
 

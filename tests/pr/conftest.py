@@ -4,7 +4,9 @@ and a local HTTP stand-in for the GitHub and GitLab endpoints Tandem uses.
 The stand-in follows the forges' documented request and response shapes:
 - GitHub REST "Pulls": https://docs.github.com/en/rest/pulls/pulls (list with
   ``head=owner:branch&state=open``, create -> 201 with ``number``/``html_url``/``draft``,
-  update -> 200; 422 "Validation Failed" with an ``errors`` list, e.g. a PR that exists).
+  update -> 200; get one -> 200; ``state`` "open"/"closed", a merged PR is "closed" with
+  ``merged: true`` and a ``merged_at`` time; 422 "Validation Failed" with an ``errors`` list,
+  e.g. a PR that exists).
 - GitHub labels: https://docs.github.com/en/rest/issues/labels (``{"labels": [...]}``).
 - GitHub review requests: https://docs.github.com/en/rest/pulls/review-requests
   (``{"reviewers": [...]}`` -> 201).
@@ -14,7 +16,8 @@ The stand-in follows the forges' documented request and response shapes:
 - GitLab merge requests: https://docs.gitlab.com/api/merge_requests/ (``:id`` = URL-encoded
   project path, ``source_branch``/``target_branch``/``title``/``description``, ``labels``
   comma-separated, ``reviewer_ids``, draft by the ``Draft:`` title prefix; 201 with
-  ``iid``/``web_url``/``state: opened``; 409 when an open MR exists for the branch).
+  ``iid``/``web_url``/``state: opened``, later "closed" or "merged"; get one by ``iid``;
+  409 when an open MR exists for the branch).
 - GitLab users: https://docs.gitlab.com/api/users/ (``GET /users?username=``).
 - GitLab status codes: https://docs.gitlab.com/api/rest/troubleshooting/ (401
   ``{"message": "401 Unauthorized"}``, 403, 404, 409, 422, 429 with ``Retry-After``).
@@ -82,18 +85,31 @@ class ForgeStandIn:
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=lambda: {"alice": 11, "bob": 12})
     fail: tuple[int, dict[str, str], Any] | None = None
+    fail_method: str | None = None
+    fail_path: str | None = None
     collaborators: set[str] | None = None  # GitHub reviewers it accepts (None: anyone)
 
     def reset(self) -> None:
         self.requests.clear()
         self.pulls.clear()
         self.fail = None
+        self.fail_method = self.fail_path = None
         self.collaborators = None
 
-    def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        """The next request, whatever it is, gets this answer (bytes: sent as HTML, as a
-        proxy or a web server in front of the API would)."""
-        self.fail = (status, headers or {}, body)
+    def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None,
+                  method: str | None = None, path: str | None = None) -> None:
+        """The next request (with ``method``/``path``: the next one with that method and
+        path) gets this answer (bytes: sent as HTML, as a proxy or a web server in front of
+        the API would)."""
+        self.fail, self.fail_method, self.fail_path = (status, headers or {}, body), method, path
+
+    def merge(self, number: int) -> None:
+        """Merge a PR (GitHub) or MR (GitLab) as the forge's web page would."""
+        pull = self.pulls[number]
+        if "iid" in pull:
+            pull["state"] = "merged"
+        else:
+            pull.update(state="closed", merged=True, merged_at="2026-01-02T03:04:05Z")
 
     def calls(self, method: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if method is None or r.method == method]
@@ -110,11 +126,11 @@ class ForgeStandIn:
         gh, gl = "/repos/{owner}/{repo}", "/api/v4/projects/{project:path}"
         return [
             Route(gh + "/pulls", self.gh_pulls, methods=["GET", "POST"]),
-            Route(gh + "/pulls/{number:int}", self.gh_pull, methods=["PATCH"]),
+            Route(gh + "/pulls/{number:int}", self.gh_pull, methods=["GET", "PATCH"]),
             Route(gh + "/issues/{number:int}/labels", self.gh_labels, methods=["POST"]),
             Route(gh + "/pulls/{number:int}/requested_reviewers", self.gh_reviewers,
                   methods=["POST"]),
-            Route(gl + "/merge_requests/{iid:int}", self.gl_mr, methods=["PUT"]),
+            Route(gl + "/merge_requests/{iid:int}", self.gl_mr, methods=["GET", "PUT"]),
             Route(gl + "/merge_requests", self.gl_mrs, methods=["GET", "POST"]),
             Route("/api/v4/users", self.gl_users, methods=["GET"]),
         ]
@@ -131,7 +147,8 @@ class ForgeStandIn:
             json=json.loads(body) if body else None,
         )
         self.requests.append(rec)
-        if self.fail is not None:
+        if (self.fail is not None and self.fail_method in (None, rec.method)
+                and self.fail_path in (None, rec.path)):
             status, headers, answer = self.fail
             self.fail = None
             if isinstance(answer, bytes):
@@ -172,6 +189,7 @@ class ForgeStandIn:
             "number": number, "state": "open", "title": data["title"], "body": data.get("body"),
             "draft": bool(data.get("draft", False)), "head": {"ref": data["head"]},
             "base": {"ref": data["base"]}, "labels": [], "requested_reviewers": [],
+            "merged": False, "merged_at": None,
         }
         return JSONResponse(self._gh_pull(number), status_code=201)
 
@@ -182,6 +200,8 @@ class ForgeStandIn:
         number, data = request.path_params["number"], rec.json or {}
         if number not in self.pulls:
             return _gh_error("Not Found", 404)
+        if request.method == "GET":
+            return JSONResponse(self._gh_pull(number))
         self.pulls[number].update({k: data[k] for k in ("title", "body", "state") if k in data})
         if "base" in data:
             self.pulls[number]["base"] = {"ref": data["base"]}
@@ -257,6 +277,8 @@ class ForgeStandIn:
         iid = request.path_params["iid"]
         if iid not in self.pulls:
             return JSONResponse({"message": "404 Not found"}, status_code=404)
+        if request.method == "GET":
+            return JSONResponse(self._gl_mr(iid))
         self._gl_apply(self.pulls[iid], rec.json or {})
         return JSONResponse(self._gl_mr(iid))
 

@@ -93,3 +93,42 @@ def test_cli_errors_are_one_line(
 def test_help_explains_delivery(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(["pr", "--help"], capsys)
     assert code == 0 and "tandem pr update JOB" in out and "scanned for secrets" in out
+
+
+def test_pr_after_the_worktree_was_removed_delivers_from_the_repository(
+    job_repo: JobRepo, forge: ForgeStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = _job(job_repo, pr="github", forge={"repo": "octo/app", "api_url": forge.github_url})
+    head = job_repo.head()
+    git(job_repo.repo, "worktree", "remove", "--force", str(job_repo.worktree))
+    code, out, err = _run(["pr", job.job_id], capsys)
+    assert (code, err) == (0, "") and out.startswith("PR #1 opened: ")
+    assert job_repo.remote_sha() == head and forge.pulls[1]["head"]["ref"] == job_repo.branch
+
+
+def test_pr_after_the_job_branch_was_deleted_uses_the_recorded_head(
+    job_repo: JobRepo, forge: ForgeStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = job_repo.head()
+    job = _job(job_repo, pr="github", head_sha=head,
+               forge={"repo": "octo/app", "api_url": forge.github_url})
+    git(job_repo.repo, "worktree", "remove", "--force", str(job_repo.worktree))
+    git(job_repo.repo, "branch", "-q", "-D", job_repo.branch)
+    code, out, err = _run(["pr", job.job_id], capsys)
+    assert (code, err) == (0, "") and out.startswith("PR #1 opened: ")
+    assert job_repo.remote_sha() == head
+    assert git(job_repo.repo, "rev-parse", f"refs/heads/{job_repo.branch}") == head
+
+
+def test_pr_with_the_job_commits_gone_is_one_line_saying_what_to_do(
+    job_repo: JobRepo, forge: ForgeStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = _job(job_repo, pr="github", head_sha="ab" * 20,
+               forge={"repo": "octo/app", "api_url": forge.github_url})
+    git(job_repo.repo, "worktree", "remove", "--force", str(job_repo.worktree))
+    git(job_repo.repo, "branch", "-q", "-D", job_repo.branch)
+    code, out, err = _run(["pr", job.job_id], capsys)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0
+    assert "Traceback" not in err and f"worktree {job_repo.worktree} is gone" in err
+    assert job_repo.branch in err and "git fetch" in err
+    assert job_repo.remote_sha() is None and forge.requests == []

@@ -135,7 +135,8 @@ async def test_push_rejected_when_the_remote_branch_moved_on(
     assert "stale info" in msg or "fetch first" in msg
     assert job_repo.remote_sha() == theirs  # remote untouched
     assert job_repo.head() != theirs
-    assert forge.requests == []  # no API call after a failed push
+    # nothing sent to the forge after a failed push (only its PR's state read before it)
+    assert [(r.method, r.path) for r in forge.calls()] == [("GET", "/repos/octo/app/pulls/1")]
     assert (state / "bundle" / "PR.md").exists()  # bundle intact
     assert len(list((state / "bundle" / "patches").glob("*.patch"))) == 1  # squashed
     assert git(job_repo.worktree, "rev-parse", "HEAD^{tree}") == git(
