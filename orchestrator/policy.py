@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from orchestrator.security.regexes import backtracking
+
 Provider = Literal["openai-ws", "openai-responses", "chat-completions", "anthropic"]
 Action = Literal["proceed", "escalate-review", "escalate-redo", "require-approval", "block"]
 Category = Literal["security", "secret", "size", "context", "failure", "other"]
@@ -111,13 +113,23 @@ class Tier(_Strict):
         return out
 
 
+# Text a policy regex is searched in is cut to this length: a pattern that passes
+# ``backtracking`` is at worst quadratic in it, and rule keywords sit near the start.
+REGEX_TEXT_LIMIT = 4096
+
+
 def _regexes(patterns: list[str]) -> list[str]:
-    """Each pattern must compile (a policy error at load, not a crash at the first step)."""
+    """Each pattern must compile and must not backtrack catastrophically (a policy error at
+    load, not a crash or a hung router at the first step): a repository writes these."""
     for pattern in patterns:
         try:
-            re.compile(pattern)
+            compiled = re.compile(pattern)
         except re.error as exc:
             raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+        if problem := backtracking(compiled):
+            raise ValueError(f"{pattern!r} can backtrack for a very long time ({problem}); "
+                             "use at most one repeat (*, +, {m,n}) per alternative, not nested "
+                             "in another repeat") from None
     return patterns
 
 
@@ -158,6 +170,19 @@ class GateWhen(_Strict):
     task_text: list[str] = Field(
         default_factory=list,
         description="Regexes (case-insensitive) searched in the task text given to the gate.",
+    )
+    executable: bool | None = Field(
+        default=None, description="A file made executable (git mode 100755), or a new one."
+    )
+    symlinks: bool | None = Field(
+        default=None, description="A symbolic link added or changed (git mode 120000)."
+    )
+    symlink_escapes: bool | None = Field(
+        default=None,
+        description="A symbolic link that points outside the repository, or into .git or .tandem.",
+    )
+    binary: bool | None = Field(
+        default=None, description="Binary content changed: no lines the other conditions can read."
     )
 
     _task_text = field_validator("task_text")(_regexes)

@@ -21,9 +21,11 @@ from pydantic import BaseModel, Field
 from orchestrator.config import secret_values
 from orchestrator.errors import ConfigError
 from orchestrator.policy import (
+    REGEX_TEXT_LIMIT,
     SECURITY_CATEGORIES,
     Action,
     GateRule,
+    GateWhen,
     Policy,
     RouteRule,
     action_rank,
@@ -37,6 +39,15 @@ from orchestrator.security.scan import PatternHit, scan
 __all__ = ["Decision", "RuleMatch", "StepFacts", "gate_diff", "route_step"]
 
 SECRET_RULE_ID = "gate.secret-always"  # the built-in rule behind "a secret is always blocked"
+# Built-in: a change to the repository's own policy folder is always blocked (a model must
+# never edit the rules that judge it), and a diff too large to scan always goes to a human.
+REPO_POLICY_RULE_ID = "gate.repo-policy-always"
+UNSCANNED_RULE_ID = "gate.too-large-to-scan"
+REPO_POLICY_DIR = ".tandem"
+# Added, removed and context characters the pattern scan and the linter read at most
+# (about half a second of scanning); secrets are looked for in every added line whatever
+# the size.
+SCAN_LIMIT_CHARS = 1_000_000
 
 
 class RuleMatch(BaseModel):
@@ -161,7 +172,10 @@ def _history_match(policy: Policy, rule: RouteRule, facts: StepFacts) -> dict[st
 
 
 def _search_all(regexes: Sequence[str], text: str) -> list[str]:
+    """What the policy's regexes match in ``text``: its first ``REGEX_TEXT_LIMIT`` characters
+    (the patterns may come from a repository; see ``policy._backtracking``)."""
     found: list[str] = []
+    text = text[:REGEX_TEXT_LIMIT]
     for rx in regexes:
         found.extend(m.group(0) for m in re.finditer(rx, text, re.IGNORECASE))
     return sorted(set(found))[:10]
@@ -214,6 +228,7 @@ class GateFacts:
     secrets: list[dict[str, Any]]
     linter: list[LinterFinding] | None  # None: not run
     task_text: str = ""
+    scanned_chars: int = 0  # over SCAN_LIMIT_CHARS: not scanned for patterns
 
 
 def _key_values(policy: Policy) -> list[str]:
@@ -247,7 +262,7 @@ def _gate_match(policy: Policy, rule: GateRule, facts: GateFacts) -> dict[str, A
     when, parsed = rule.when, facts.parsed
     checks: list[dict[str, Any] | None] = []  # one per condition; None = not met
     if when.paths:
-        hit = matching(parsed.paths, policy.expand_globs(when.paths))
+        hit = matching(parsed.touched_paths, policy.expand_globs(when.paths))
         checks.append({"paths": hit} if hit else None)
     if when.min_files is not None:
         n = len(parsed.files)
@@ -268,12 +283,30 @@ def _gate_match(policy: Policy, rule: GateRule, facts: GateFacts) -> dict[str, A
     if when.task_text:
         words = _search_all(when.task_text, facts.task_text)
         checks.append({"task_text": words} if words else None)
+    checks.extend(_file_kind_checks(when, parsed))
     got: dict[str, Any] = {}
     for features in checks:
         if features is None:
             return None
         got.update(features)
     return got
+
+
+def _file_kind_checks(when: GateWhen, parsed: ParsedDiff) -> list[dict[str, Any] | None]:
+    """The conditions on what git's headers say about files: modes, links, binary content."""
+    checks: list[dict[str, Any] | None] = []
+    for name, found in (
+        ("executable", lambda: [f.path for f in parsed.files if f.made_executable]),
+        ("symlinks", lambda: [f"{f.path} -> {f.symlink_target}" for f in parsed.files
+                              if f.symlink]),
+        ("symlink_escapes", lambda: [f"{f.path} -> {f.symlink_target}" for f in parsed.files
+                                     if f.symlink_escapes]),
+        ("binary", lambda: [f.path for f in parsed.files if f.binary]),
+    ):
+        if getattr(when, name):
+            hit = found()
+            checks.append({name: hit} if hit else None)
+    return checks
 
 
 def _effective_action(policy: Policy, rule: GateRule, tier: str) -> Action:
@@ -305,15 +338,17 @@ def gate_diff(
         known = ", ".join(policy.tiers)
         raise ConfigError(f"unknown tier {tier!r} (policy {policy.name}: {known})")
     parsed = diff if isinstance(diff, ParsedDiff) else parse_diff(diff)
-    hits, scores = scan(parsed)
-    wants_linter = run_linter and policy.gate.linter and any(
+    size = sum(len(t) + 1 for f in parsed.files for t in (*(t for _n, t in f.added),
+                                                           *f.removed, *f.context))
+    hits, scores = scan(parsed) if size <= SCAN_LIMIT_CHARS else ([], {})
+    wants_linter = run_linter and policy.gate.linter and size <= SCAN_LIMIT_CHARS and any(
         r.enabled and r.when.linter for r in policy.gate_rules
     )
     lint_start = time.perf_counter()
     findings = lint_changes(parsed, files) if wants_linter else None
     linter_ms = (time.perf_counter() - lint_start) * 1000 if wants_linter else 0.0
     facts = GateFacts(parsed, hits, scores, _secrets_in(parsed, _key_values(policy)),
-                      findings, task_text)
+                      findings, task_text, size)
     matches = _gate_matches(policy, facts, tier)
     _with_approval(policy, matches)
     top = _deciding(matches, policy)
@@ -345,7 +380,27 @@ def _gate_matches(policy: Policy, facts: GateFacts, tier: str) -> list[RuleMatch
             id=SECRET_RULE_ID, reason="a secret in the diff is never committed",
             features={"secrets": [f"{s['kind']}@{s['path']}:{s['line']}" for s in facts.secrets]},
             category="secret", action="block", tier=tier))
+    own = [p for p in facts.parsed.touched_paths if _in_repo_policy_dir(p)]
+    if own:
+        matches.append(RuleMatch(
+            id=REPO_POLICY_RULE_ID, category="security", action="block", tier=tier,
+            reason=f"the repository's {REPO_POLICY_DIR}/ folder (the policy that judges the "
+                   "change) is never edited by a model", features={"paths": own}))
+    if facts.scanned_chars > SCAN_LIMIT_CHARS:
+        matches.append(RuleMatch(
+            id=UNSCANNED_RULE_ID, category="security", action="require-approval",
+            tier=policy.deepest_tier,
+            reason=f"the diff is too large to scan for risky code ({facts.scanned_chars} "
+                   f"characters of changed lines, limit {SCAN_LIMIT_CHARS}): a person decides",
+            features={"chars": facts.scanned_chars, "limit": SCAN_LIMIT_CHARS}))
     return matches
+
+
+def _in_repo_policy_dir(path: str) -> bool:
+    """``.tandem/...`` at the top of the repository, in any case (case-insensitive file
+    systems), or spelled with ``./``."""
+    first = path.replace("\\", "/").removeprefix("./").lstrip("/").split("/", 1)[0]
+    return first.lower() == REPO_POLICY_DIR
 
 
 def _summary(facts: GateFacts, task_text: str) -> dict[str, Any]:

@@ -7,11 +7,16 @@ never carry the secret itself: ``excerpt`` is the matched line with the secret r
 Detection is deliberately conservative about false positives: provider key formats are
 matched by their documented prefixes and lengths; generic assignments
 (``password = "..."``) count only when the value is a literal with high entropy that is
-not a placeholder and not read from the environment.
+not a placeholder and not read from the environment. A provider key split across string
+literals joined by ``+`` (or nothing, or ``.``/``..``), on one line or two, is found in the
+joined text; one written in base64 or hex is found in its decoded text.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -123,17 +128,98 @@ _CRED_HINT = re.compile(r"""(?:passw(?:or)?d|pwd|secret|token|key|credentials?)\
                         re.IGNORECASE)
 
 
+# A run that may be a key in base64 (standard or URL-safe) or hex: decoded, it is searched
+# for the provider formats (a hash or random bytes decode to no text and are skipped).
+_ENCODED = re.compile(r"(?<![A-Za-z0-9+/_\-])"
+                      r"(?:[A-Za-z0-9+/_\-]{24,}={0,2}|(?:[0-9a-fA-F]{2}){16,})"
+                      r"(?![A-Za-z0-9+/_\-])")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_PRINTABLE = re.compile(r"[\t\n\r\x20-\x7e]+")
+# String literals joined into one value: "ab" + "cd", "ab" "cd", 'ab' . 'cd', "ab" .. "cd",
+# on one line or continued on the next. Each separator is unambiguous (no backtracking).
+_LITERAL = r"""(?:"[^"\\\n]*"|'[^'\\\n]*'|`[^`\\\n]*`)"""
+_JOIN = r"[ \t]*(?:(?:\+|\.\.?)[ \t]*)?(?:\\?\r?\n[ \t]*(?:(?:\+|\.\.?)[ \t]*)?)?"
+_CHAIN = re.compile(_LITERAL + r"(?:" + _JOIN + _LITERAL + r")+")
+_ONE_LITERAL = re.compile(_LITERAL)
+
+
+def _provider_hits(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, kind) of the provider-format keys in ``text``."""
+    if _PROVIDER_HINT.search(text):
+        for kind, pattern in _PROVIDER_PATTERNS:
+            for m in pattern.finditer(text):
+                if _is_real_token(m.group(0)):
+                    yield m.start(), m.end(), kind
+
+
+def _decoded(token: str) -> str | None:
+    """``token`` decoded from hex or base64 when that gives text, else None."""
+    try:
+        if _HEX.fullmatch(token):
+            raw = bytes.fromhex(token)
+        else:
+            alphabet = b"-_" if ("-" in token or "_" in token) else None
+            data = token.rstrip("=")
+            raw = base64.b64decode(data + "=" * (-len(data) % 4), altchars=alphabet,
+                                   validate=True)
+        text = raw.decode("ascii")
+    except (ValueError, binascii.Error):
+        return None
+    return text if _PRINTABLE.fullmatch(text) else None
+
+
+def _encoded_spans(line: str, known_values: Sequence[str]) -> Iterator[Span]:
+    for m in _ENCODED.finditer(line):
+        decoded = _decoded(m.group(0))
+        if decoded is None:
+            continue
+        kinds = [kind for _start, _end, kind in _provider_hits(decoded)]
+        kinds += ["known-secret" for value in known_values
+                  if len(value) >= _MIN_KNOWN_LEN and value in decoded]
+        if kinds:
+            yield m.start(), m.end(), f"{kinds[0]}-encoded"
+
+
+def _split_spans(text: str, known_values: Sequence[str]) -> dict[int, list[Span]]:
+    """Line index -> spans of the string literals that together spell a key."""
+    out: dict[int, list[Span]] = {}
+    if text.count('"') + text.count("'") + text.count("`") < 4:
+        return out
+    starts = [0, *(m.end() for m in re.finditer("\n", text))]
+    for chain in _CHAIN.finditer(text):
+        parts = list(_ONE_LITERAL.finditer(text, chain.start(), chain.end()))
+        joined, edges = "", []
+        for part in parts:
+            edges.append(len(joined))
+            joined += part.group(0)[1:-1]
+        found = [(a, b, kind) for a, b, kind in _provider_hits(joined)]
+        found += [(m.start(), m.end(), "known-secret") for value in known_values
+                  if len(value) >= _MIN_KNOWN_LEN and value in joined
+                  for m in re.finditer(re.escape(value), joined)]
+        for start, end, kind in found:
+            first = bisect.bisect_right(edges, start) - 1
+            last = bisect.bisect_left(edges, end) - 1
+            if first == last:
+                continue  # inside one literal: the line scan finds it
+            rows: dict[int, tuple[int, int]] = {}  # one span per line, over its literals
+            for part in parts[first:last + 1]:
+                row = bisect.bisect_right(starts, part.start()) - 1
+                a, b = part.start() - starts[row], part.end() - starts[row]
+                old = rows.get(row, (a, b))
+                rows[row] = (min(old[0], a), max(old[1], b))
+            for row, (a, b) in rows.items():
+                out.setdefault(row, []).append((a, b, kind))
+    return out
+
+
 def _spans(line: str, known_values: Sequence[str]) -> Iterator[Span]:
     """(start, end, kind) of every secret in one line."""
     for value in known_values:
         if len(value) >= _MIN_KNOWN_LEN and value in line:
             for m in re.finditer(re.escape(value), line):
                 yield m.start(), m.end(), "known-secret"
-    if _PROVIDER_HINT.search(line):
-        for kind, pattern in _PROVIDER_PATTERNS:
-            for m in pattern.finditer(line):
-                if _is_real_token(m.group(0)):
-                    yield m.start(), m.end(), kind
+    yield from _provider_hits(line)
+    yield from _encoded_spans(line, known_values)
     if _CRED_HINT.search(line):
         for pattern in (_ASSIGNMENT, _BARE_ASSIGNMENT, _INLINE_ENV):
             for m in pattern.finditer(line):
@@ -165,13 +251,14 @@ def _redact_line(line: str, spans: list[Span]) -> str:
 def _scan(text: str, known_values: Sequence[str]) -> Iterator[tuple[int, str, list[Span], bool]]:
     """(line number, line, spans, inside a PEM body) for every line that holds a secret."""
     in_key = False
+    split = _split_spans(text, known_values)
     for lineno, line in enumerate(text.splitlines(keepends=True), start=1):
         if in_key:
             in_key = not _PEM_END.search(line)
             body = line.rstrip("\r\n")
             yield lineno, line, [(0, len(body), "private-key")], True
             continue
-        spans = _merged(list(_spans(line, known_values)))
+        spans = _merged([*_spans(line, known_values), *split.get(lineno - 1, [])])
         if _PEM_BEGIN.search(line) and not _PEM_END.search(line):
             in_key = True
         if spans:

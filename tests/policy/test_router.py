@@ -190,7 +190,7 @@ def test_an_added_approval_rule_keeps_the_deep_redo_of_a_security_match(
     """A repository may add a rule that asks for approval on the fast tier; it must not
     cancel the deep tier that a security rule asked for (the strongest action decides,
     the deepest tier asked for applies)."""
-    repo = tmp_path / "repo"
+    repo = tmp_path / "policy-repo"  # not git_repo: its diff would include the policy
     (repo / ".tandem").mkdir(parents=True)
     (repo / ".tandem/policy.yaml").write_text(
         "gate_rules:\n  - {id: repo.review-everything, category: other, when: {}, tier: fast,"
