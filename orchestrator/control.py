@@ -4,9 +4,17 @@ A running job listens on a Unix domain socket in its job directory (``control.so
 a short path under the temp dir when that one would be too long for ``AF_UNIX``). A
 client sends one JSON line ``{"type": "steer", "message": ...}`` and gets one JSON line
 back: ``delivered`` (an in-flight generation is being redirected), ``queued`` (applies to
-the job's next model call) or ``not-running``. A job that runs on a worker of the shared
-Redis queue also listens on a pub/sub channel (``keys.steer_channel``) and answers on the
-reply channel the sender named.
+the job's next model call) or ``not-running``, with the steer's id. A job that runs on a
+worker of the shared Redis queue also listens on a pub/sub channel (``keys.steer_channel``)
+and answers on the reply channel the sender named.
+
+A connection has ``_READ_TIMEOUT_S`` to send its line, of at most ``_MAX_LINE_BYTES``, and
+at most ``_MAX_CLIENTS`` are served at once; anything else gets a one-line error answer
+and is closed (an idle or flooding client never holds the job or its memory).
+
+A steer no model call has taken yet when the job stops (paused, failed, interrupted) is
+kept in the job directory (``steers.json``) and goes with the first model call of the
+job's next run (``tandem resume``, ``tandem approve``).
 
 The job process learns about a steer as soon as the socket (or pub/sub) read returns:
 the server's handler runs on the job's own event loop and hands the message to the
@@ -19,12 +27,13 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import secrets
 import socket
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,12 +43,16 @@ from orchestrator.config import get_settings
 from orchestrator.errors import ConfigError, JobNotRunning
 from orchestrator.events import EventLog
 
+log = logging.getLogger(__name__)
+
 DELIVERED = "delivered"
 QUEUED = "queued"
 NOT_RUNNING = "not-running"
 _MAX_LINE_BYTES = 64 * 1024
 _MAX_MESSAGE_CHARS = 4000
 _REDIS_POLL_S = 0.2
+_READ_TIMEOUT_S = 5.0  # to send the request line (a sender sends it at once)
+_MAX_CLIENTS = 16
 _UNIX_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
 
 
@@ -50,6 +63,7 @@ class Steer:
     message: str
     source: str = "cli"
     received_s: float = field(default_factory=time.perf_counter)
+    id: str = field(default_factory=lambda: "steer-" + secrets.token_hex(4))
 
 
 SteerHook = Callable[[Steer], str]
@@ -57,11 +71,18 @@ SteerHook = Callable[[Steer], str]
 
 class SteerInbox:
     """Steers of one job process. While a generation streams, its hook takes each steer
-    at once; otherwise steers wait here for the next model call."""
+    at once; otherwise steers wait here for the next model call.
+
+    ``taken``: steers of the model call in flight, until it completes (``settle``) or
+    fails (``requeue``). With a store (``keep_at``), queued and taken steers are written
+    there at each change, so that a run that stops (or dies) before a call completes with
+    them leaves them for the job's next run."""
 
     def __init__(self) -> None:
         self.pending: list[Steer] = []
+        self.taken: list[Steer] = []
         self._hook: SteerHook | None = None
+        self._store: Path | None = None
 
     def attach(self, hook: SteerHook) -> None:
         self._hook = hook
@@ -72,17 +93,88 @@ class SteerInbox:
     def post(self, steer: Steer) -> str:
         """Hand ``steer`` to the in-flight generation, else queue it; returns which."""
         if self._hook is not None:
-            return self._hook(steer)
-        self.pending.append(steer)
-        return QUEUED
+            status = self._hook(steer)
+            self.taken.append(steer)
+        else:
+            self.pending.append(steer)
+            status = QUEUED
+        self._save()
+        return status
 
     def requeue(self, steers: list[Steer]) -> None:
         """Put back steers a failed model call took, ahead of those queued since."""
         self.pending[:0] = steers
+        self.taken = []
+        self._save()
 
     def take_pending(self) -> list[Steer]:
+        """The queued steers, for the model call that starts now."""
         taken, self.pending = self.pending, []
+        self.taken.extend(taken)
+        self._save()
         return taken
+
+    def settle(self) -> None:
+        """The model call in flight completed: its steers are used."""
+        self.taken = []
+        self._save()
+
+    @property
+    def unused(self) -> list[Steer]:
+        """Steers that no completed model call has used."""
+        return [*self.taken, *self.pending]
+
+    # --- kept between runs ------------------------------------------------------------
+
+    def keep_at(self, store: Path) -> list[Steer]:
+        """Keep the unused steers in ``store`` from now on; returns those an earlier run
+        left there, queued again ahead of any queued here."""
+        self._store = store
+        restored = _load_steers(store)
+        self.pending[:0] = restored
+        self._save()
+        return restored
+
+    def release(self, *, keep: bool) -> None:
+        """Stop keeping steers; ``keep``: leave the unused ones in the store for the next
+        run (otherwise it is removed)."""
+        if self._store is not None:
+            if keep:
+                self._save()
+            else:
+                self._store.unlink(missing_ok=True)
+        self._store = None
+
+    def _save(self) -> None:
+        if self._store is None:
+            return
+        steers = self.unused
+        if not steers:
+            with contextlib.suppress(OSError):
+                self._store.unlink(missing_ok=True)
+            return
+        body = json.dumps([{"id": s.id, "message": s.message, "source": s.source}
+                           for s in steers], ensure_ascii=False)
+        tmp = self._store.with_suffix(".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(body)
+            os.replace(tmp, self._store)
+        except OSError as exc:  # the steer still goes with this run's next call
+            log.warning("could not keep the job's steers in %s: %s", self._store, exc)
+
+
+def _load_steers(path: Path) -> list[Steer]:
+    """The steers kept in ``path`` (none when it is missing or unreadable)."""
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+        return [Steer(message=clean_message(str(i["message"])), source=str(i["source"]),
+                      id=str(i["id"])) for i in items]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError, ConfigError):
+        return []  # a damaged file: nothing in it can be trusted to be a steer
 
 
 def steering_turn(message: str) -> str:
@@ -112,11 +204,20 @@ def control_path(job_id: str) -> Path:
     return Path(tempfile.gettempdir()) / f"tandem-{digest}.sock"
 
 
+def kept_steers_path(job_id: str) -> Path:
+    """Where steers no model call took wait for the job's next run."""
+    return get_settings().jobs_dir / job_id / "steers.json"
+
+
 # --- the job side -----------------------------------------------------------------------
 
 
-def _ack(status: str, detail: str) -> dict[str, str]:
-    return {"status": status, "detail": detail}
+def _ack(status: str, detail: str, steer_id: str | None = None) -> dict[str, str]:
+    return {"status": status, "detail": detail, **({"id": steer_id} if steer_id else {})}
+
+
+def _line(reply: dict[str, str]) -> bytes:
+    return json.dumps(reply).encode() + b"\n"
 
 
 def _describe(status: str) -> str:
@@ -127,29 +228,63 @@ def _describe(status: str) -> str:
 
 def handle_line(line: bytes, inbox: SteerInbox, events: EventLog, source: str) -> dict[str, str]:
     """Apply one request line; returns the ack (never raises on bad input)."""
+    if len(line) > _MAX_LINE_BYTES:
+        return _ack("error", f"bad steering request: longer than {_MAX_LINE_BYTES} bytes")
     try:
         request = json.loads(line)
         message = clean_message(str(request["message"]))
-    except (ValueError, KeyError, TypeError, ConfigError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
         return _ack("error", f"bad steering request: {exc}")
-    status = inbox.post(Steer(message=message, source=source))
-    events.emit("steer.received", message=message, source=source, status=status)
-    return _ack(status, _describe(status))
+    steer = Steer(message=message, source=source)
+    status = inbox.post(steer)
+    events.emit("steer.received", id=steer.id, message=message, source=source, status=status)
+    return _ack(status, _describe(status), steer.id)
+
+
+async def _read_request(
+    reader: asyncio.StreamReader, inbox: SteerInbox, events: EventLog
+) -> dict[str, str]:
+    try:
+        async with asyncio.timeout(_READ_TIMEOUT_S):
+            line = await reader.readline()
+    except TimeoutError:
+        return _ack("error", f"no complete request line within {_READ_TIMEOUT_S:g} s")
+    except ValueError:  # the line outgrew the reader's limit (its buffer stops there)
+        return _ack("error", f"request line longer than {_MAX_LINE_BYTES} bytes")
+    return handle_line(line, inbox, events, "socket") if line else _ack("error", "empty")
 
 
 async def _serve_client(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, inbox: SteerInbox,
-    events: EventLog,
+    events: EventLog, clients: dict[asyncio.Task[None], asyncio.StreamWriter],
 ) -> None:
     try:
-        line = await reader.readline()
-        reply = handle_line(line, inbox, events, "socket") if line else _ack("error", "empty")
-        writer.write(json.dumps(reply).encode() + b"\n")
-        await writer.drain()
-    except (ConnectionError, asyncio.LimitOverrunError, ValueError):
-        pass  # a client that went away or sent a huge line: nothing to answer
+        if len(clients) > _MAX_CLIENTS:  # this connection's task is counted
+            reply = _ack("error", f"the job serves {_MAX_CLIENTS} control connections "
+                                  "already; try again")
+        else:
+            try:
+                reply = await _read_request(reader, inbox, events)
+            except asyncio.CancelledError:  # the job is ending
+                writer.write(_line(_ack(NOT_RUNNING, "the job is ending; nothing was taken")))
+                raise
+        writer.write(_line(reply))
+        async with asyncio.timeout(_READ_TIMEOUT_S):  # a client that does not read
+            await writer.drain()
+    except (ConnectionError, TimeoutError):
+        pass  # a client that went away or does not read its answer
     finally:
         writer.close()
+
+
+def _track(
+    clients: dict[asyncio.Task[None], asyncio.StreamWriter], writer: asyncio.StreamWriter,
+    handler: Coroutine[Any, Any, None],
+) -> None:
+    """Run one connection's handler as a task the server can end with the job."""
+    task = asyncio.ensure_future(handler)
+    clients[task] = writer
+    task.add_done_callback(lambda t: clients.pop(t, None))
 
 
 @contextlib.asynccontextmanager
@@ -158,8 +293,16 @@ async def serve(job_id: str, inbox: SteerInbox, events: EventLog) -> AsyncIterat
     path = control_path(job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # left by a crashed run
+    store = kept_steers_path(job_id)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    for steer in inbox.keep_at(store):
+        events.emit("steer.restored", id=steer.id, message=steer.message, source=steer.source)
+    done: list[bool] = []
+    events.subscribe(lambda e: done.append(True) if e.get("type") == "job.done" else None)
+    clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
     server = await asyncio.start_unix_server(
-        lambda r, w: _serve_client(r, w, inbox, events), path=str(path), limit=_MAX_LINE_BYTES)
+        lambda r, w: _track(clients, w, _serve_client(r, w, inbox, events, clients)),
+        path=str(path), limit=_MAX_LINE_BYTES)
     os.chmod(path, 0o600)
     redis_task, stop = None, asyncio.Event()
     if get_settings().redis_url:
@@ -171,13 +314,29 @@ async def serve(job_id: str, inbox: SteerInbox, events: EventLog) -> AsyncIterat
             stop.set()  # not cancel(): redis-py's pub/sub does not always honour it
             await redis_task
         server.close()
+        # Connections still open (idle, or half a line) end with the job, answered: left
+        # to run, they held the server open (and a steer they took then went nowhere).
+        writers = list(clients.values())
+        for task in list(clients):
+            task.cancel()
+        await asyncio.gather(*list(clients), return_exceptions=True)
+        for writer in writers:
+            writer.close()
         await server.wait_closed()
         path.unlink(missing_ok=True)
-        # Acknowledged as queued, yet the job ended (done, paused, failed) without another
-        # model call: say so, rather than drop them without a word.
-        for steer in inbox.pending:
-            events.emit("steer.unused", message=steer.message, source=steer.source,
-                        reason="the job made no model call after it")
+        _report_unused(inbox, events, kept=not done)
+        inbox.release(keep=not done)
+
+
+def _report_unused(inbox: SteerInbox, events: EventLog, *, kept: bool) -> None:
+    """Acknowledged, yet no model call used them before the job ended: say so, rather
+    than drop them without a word, and keep them unless the job is done."""
+    reason = ("the job stopped before a model call took it: kept for the job's next run "
+              "(`tandem resume` or `tandem approve`)" if kept
+              else "the job finished without another model call")
+    for steer in inbox.unused:
+        events.emit("steer.unused", id=steer.id, message=steer.message, source=steer.source,
+                    reason=reason, kept=kept)
 
 
 async def _redis_steers(

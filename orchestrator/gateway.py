@@ -160,6 +160,7 @@ class ModelGateway:
         self.inbox.attach(redirect.on_steer)
         try:
             completed = await self._steered(client, tier, phase, request, redirect)
+            self.inbox.settle()  # the generation kept took its steers
         except ModelError:
             # No generation took these steers: they go with the tier's next model (a
             # fallback) or the job's next call, not away with the failed one.

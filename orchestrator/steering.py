@@ -146,7 +146,8 @@ class Redirect:
     def _mark_applied(self) -> None:
         now = time.perf_counter()
         for steer in self.waiting:
-            self.events.emit("steer.applied", step=self.step, mode=self.waiting_mode,
+            self.events.emit("steer.applied", id=steer.id, step=self.step,
+                             mode=self.waiting_mode,
                              message=steer.message,
                              latency_ms=round((now - steer.received_s) * 1000, 2))
         self.applied.extend(self.waiting)

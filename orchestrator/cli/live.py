@@ -77,7 +77,8 @@ def steer(job_id: str, message: str, timeout_s: float, json_out: bool) -> None:
     if json_out:
         emit_json({"job_id": job_id, **ack})
     else:
-        click.echo(f"job {job_id}: {ack.get('detail')}")
+        steer_id = f" (steer id {ack['id']})" if ack.get("id") else ""
+        click.echo(f"job {job_id}: {ack.get('detail')}{steer_id}")
 
 
 @click.command()

@@ -10,6 +10,7 @@ from typing import Any
 import click
 from rich.console import Console, RenderableType
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -80,83 +81,111 @@ class Progress:
 
 def stream_panel(event: dict[str, Any]) -> RenderableType:
     """The live panel of one streaming generation."""
-    tokens = int(event.get("tokens") or 0)
-    elapsed_s = float(event.get("elapsed_s") or 0.0)
+    try:
+        tokens = int(event.get("tokens") or 0)
+        elapsed_s = float(event.get("elapsed_s") or 0.0)
+    except (TypeError, ValueError):
+        tokens, elapsed_s = 0, 0.0
     speed = f" · {tokens / elapsed_s:.0f} tok/s" if elapsed_s > 0 else ""
     lines = str(event.get("text") or "").splitlines()[-_STREAM_LINES:]
-    title = (f"step {event.get('step') or '-'} · {event.get('phase')} · "
-             f"{event.get('tier')} {event.get('model')}")
+    title = Text(f"step {event.get('step') or '-'} · {event.get('phase')} · "
+                 f"{event.get('tier')} {event.get('model')}")
     return Panel(Text("\n".join(lines)), title=title, title_align="left",
                  subtitle=f"{tokens} tokens{speed}", subtitle_align="right")
 
 
 def describe(event: dict[str, Any]) -> str | None:
-    """One human line for an event, or None for events not worth a line."""
+    """One human line for an event, or None for events not worth a line (unknown kinds
+    included). An event without the fields its kind has (a log written by another
+    version) gets its type alone, never an error that stops the view."""
+    try:
+        return _describe(event)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return f"  {escape(str(event.get('type')))}"
+
+
+def _x(value: Any) -> str:
+    """``value`` as literal text in a markup line: brackets in a model's, a test's or a
+    user's text (``[/tmp/x]``) are not tags, and never an error."""
+    return escape(str(value))
+
+
+def _describe(event: dict[str, Any]) -> str | None:
     t = event.get("type")
-    step = event.get("step")
+    step = _x(event.get("step"))
     if t == "plan":
         steps = event.get("steps", [])
         return f"[bold]plan[/]: {len(steps)} steps" + "".join(
-            f"\n  {i}. {s['intent']}" for i, s in enumerate(steps, 1))
+            f"\n  {i}. {_x(s['intent'])}" for i, s in enumerate(steps, 1))
     if t == "step.start":
-        return (f"[bold]step {step}[/] → {event.get('tier')} ({event.get('rule')}): "
-                f"{event.get('intent')}")
+        return (f"[bold]step {step}[/] → {_x(event.get('tier'))} ({_x(event.get('rule'))}): "
+                f"{_x(event.get('intent'))}")
     if t == "model.progress":
-        return f"  … {event.get('tier')} {event.get('model')}: {event.get('tokens')} tokens"
-    if t in ("steer.received", "steer.applied", "notify.sent", "notify.failed"):
+        return (f"  … {_x(event.get('tier'))} {_x(event.get('model'))}: "
+                f"{_x(event.get('tokens'))} tokens")
+    if t in ("steer.received", "steer.applied", "steer.unused", "steer.restored",
+             "notify.sent", "notify.failed"):
         return _describe_live(event)
     if t == "receipt":
         return _describe_receipt(event["receipt"])
     if t == "escalate":
-        return f"  [yellow]escalate[/] step {step} → {event.get('to')}: {event.get('reason')}"
+        return (f"  [yellow]escalate[/] step {step} → {_x(event.get('to'))}: "
+                f"{_x(event.get('reason'))}")
     if t == "verify":
         return _describe_verify(event)
     if t == "edit.rejected":
-        return f"  [yellow]edit rejected[/]: {str(event.get('error'))[:160]}"
+        return f"  [yellow]edit rejected[/]: {_x(str(event.get('error'))[:160])}"
     if t in ("job.paused", "job.failed"):
-        return f"[red]{t}[/]: {event.get('reason') or event.get('error')}"
+        return f"[red]{t}[/]: {_x(event.get('reason') or event.get('error'))}"
     if t == "checkpoint" and event.get("warnings"):
-        return "  [yellow]checkpoint warnings[/]: " + "; ".join(event["warnings"])[:300]
+        return "  [yellow]checkpoint warnings[/]: " + _x("; ".join(event["warnings"])[:300])
     if t == "pr":
         where = event.get("bundle_dir") or event.get("url") or event.get("kind")
-        return f"[bold]pull request[/]: {where}"
+        return f"[bold]pull request[/]: {_x(where)}"
     return None
 
 
 def _describe_verify(event: dict[str, Any]) -> str:
     results = event.get("results", [])
     ok = all(r.get("passed") for r in results)
-    line = "  verify: " + ("[green]passed[/]" if ok else "[red]failed[/] " + "; ".join(
-        r.get("summary", "") for r in results if not r.get("passed")))
+    line = "  verify: " + ("[green]passed[/]" if ok else "[red]failed[/] " + _x("; ".join(
+        r.get("summary", "") for r in results if not r.get("passed"))))
     if event.get("git_files_restored"):
         line += ("\n  [yellow]the commands changed git's configuration; put back[/]: "
-                 + ", ".join(event["git_files_restored"])[:300])
+                 + _x(", ".join(event["git_files_restored"])[:300]))
     return line
 
 
 def _describe_live(event: dict[str, Any]) -> str:
     t = event.get("type")
     if t == "steer.received":
-        return f"  [cyan]steer[/] ({event.get('status')}): {event.get('message')}"
+        return f"  [cyan]steer[/] ({_x(event.get('status'))}): {_x(event.get('message'))}"
     if t == "steer.applied":
-        return (f"  [cyan]steered[/] via {event.get('mode')}: first token "
-                f"{event.get('latency_ms')} ms after the steer")
+        return (f"  [cyan]steered[/] via {_x(event.get('mode'))}: first token "
+                f"{_x(event.get('latency_ms'))} ms after the steer")
+    if t == "steer.unused":
+        return (f"  [yellow]steer not used[/] ({_x(event.get('id'))}): "
+                f"{_x(event.get('reason'))}: {_x(event.get('message'))}")
+    if t == "steer.restored":
+        return (f"  [cyan]steer kept from the last run[/] ({_x(event.get('id'))}), for the "
+                f"next model call: {_x(event.get('message'))}")
     colour = "green" if t == "notify.sent" else "yellow"
     what = event.get("host") or event.get("command")
-    return f"  [{colour}]{t}[/] via {event.get('via')} {what or ''} {event.get('error') or ''}"
+    return (f"  [{colour}]{t}[/] via {_x(event.get('via'))} {_x(what or '')} "
+            f"{_x(event.get('error') or '')}")
 
 
 def _describe_receipt(r: dict[str, Any]) -> str | None:
     if r["kind"] == "model_call":
         tps = r.get("tokens_per_s")
         speed = f", {tps:.0f} tok/s" if tps else ""
-        return (f"  {r['phase']}: {r.get('tier')} {r.get('served_model')} "
-                f"{r.get('tokens_out')} tokens{speed}")
+        return (f"  {_x(r['phase'])}: {_x(r.get('tier'))} {_x(r.get('served_model'))} "
+                f"{_x(r.get('tokens_out'))} tokens{speed}")
     if r["phase"] == "gate":
         reasons = "; ".join(r.get("reasons", []))[:160]
-        return f"  gate: {r.get('action')} ({r.get('rule_id')}) {reasons}"
+        return f"  gate: {_x(r.get('action'))} ({_x(r.get('rule_id'))}) {_x(reasons)}"
     if r["phase"] == "checkpoint":
-        return f"  checkpoint {str(r.get('checkpoint_sha'))[:12]}"
+        return f"  checkpoint {_x(str(r.get('checkpoint_sha'))[:12])}"
     return None
 
 

@@ -57,6 +57,7 @@ def test_steer_a_running_job_from_the_cli(
 
     assert steer.returncode == 0, err
     assert json.loads(out)["status"] == "delivered"
+    assert json.loads(out)["id"].startswith("steer-")  # as in steer.received and .applied
     done = result["job"]
     assert done.status == "done", done.error
     text = _git(demo_repo, "show", f"{done.branch}:shop/text.py")
