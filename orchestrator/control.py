@@ -1,12 +1,12 @@
 """The steering channel: how ``tandem steer JOB "message"`` reaches a running job.
 
-A running job listens on a Unix domain socket in its job directory (``control.sock``;
-a short path under the temp dir when that one would be too long for ``AF_UNIX``). A
-client sends one JSON line ``{"type": "steer", "message": ...}`` and gets one JSON line
-back: ``delivered`` (an in-flight generation is being redirected), ``queued`` (applies to
-the job's next model call) or ``not-running``, with the steer's id. A job that runs on a
-worker of the shared Redis queue also listens on a pub/sub channel (``keys.steer_channel``)
-and answers on the reply channel the sender named.
+A running job listens on a Unix domain socket in its job directory (``control.sock``; a
+short path in a private folder under the temp dir when that one would be too long for
+``AF_UNIX``). A client sends one JSON line ``{"type": "steer", "message": ...}`` and gets
+one JSON line back: ``delivered`` (an in-flight generation is being redirected),
+``queued`` (applies to the job's next model call) or ``not-running``, with the steer's
+id. A job that runs on a worker of the shared Redis queue also listens on a pub/sub
+channel (``keys.steer_channel``) and answers on the reply channel the sender named.
 
 A connection has ``_READ_TIMEOUT_S`` to send its line, of at most ``_MAX_LINE_BYTES``, and
 at most ``_MAX_CLIENTS`` are served at once; anything else gets a one-line error answer
@@ -31,6 +31,7 @@ import logging
 import os
 import secrets
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -196,12 +197,33 @@ def clean_message(message: str) -> str:
 
 
 def control_path(job_id: str) -> Path:
-    """The job's control socket (the same answer in the job and in ``tandem steer``)."""
+    """The job's control socket (the same answer in the job and in ``tandem steer``).
+
+    When the job directory's path is too long for ``AF_UNIX``, the socket goes in a folder
+    of this user's own under the temp dir (``tandem-<uid>``, mode 0700): a shared temp dir
+    would let another local user bind the name first and take the steers, or leave a file
+    there the job cannot remove."""
     path = get_settings().jobs_dir / job_id / "control.sock"
     if len(os.fsencode(path)) <= _UNIX_PATH_MAX:
         return path
     digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:20]
-    return Path(tempfile.gettempdir()) / f"tandem-{digest}.sock"
+    return _private_temp_dir() / f"{digest}.sock"
+
+
+def _private_temp_dir() -> Path:
+    """``<temp dir>/tandem-<uid>``, created 0700 if missing; ``ConfigError`` when it is not
+    a folder of this user's that nobody else can enter."""
+    folder = Path(tempfile.gettempdir()) / f"tandem-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ConfigError(
+            f"{folder} (for control sockets of jobs whose directory path is too long) is not "
+            "a folder of this user's that only it can enter: remove it, or set a shorter "
+            "TANDEM_HOME"
+        )
+    return folder
 
 
 def kept_steers_path(job_id: str) -> Path:
@@ -405,7 +427,7 @@ def _via_socket(path: Path, line: bytes, timeout_s: float) -> dict[str, str]:
         sock.sendall(line)  # a line this short fits the socket's buffer: sent once here
         data = b""
         try:
-            while not data.endswith(b"\n"):
+            while not data.endswith(b"\n") and len(data) <= _MAX_LINE_BYTES:
                 chunk = sock.recv(4096)
                 if not chunk:
                     break
@@ -415,11 +437,17 @@ def _via_socket(path: Path, line: bytes, timeout_s: float) -> dict[str, str]:
                                 "(stopped or busy): it takes the steer when it reads it")
         except ConnectionError:
             data = b""
-    try:
-        return dict(json.loads(data))
-    except ValueError as exc:
+    if not data:
         raise JobNotRunning(f"the job's control socket {path} closed without an answer: "
-                            "the job is probably ending") from exc
+                            "the job is probably ending")
+    try:
+        answer = json.loads(data) if len(data) <= _MAX_LINE_BYTES else None
+    except ValueError:
+        answer = None
+    if not (isinstance(answer, dict) and isinstance(answer.get("status"), str)):
+        raise JobNotRunning(f"{path} answered something that is not a steering answer: is "
+                            "it the job's control socket? the steer may not have been taken")
+    return {str(k): str(v) for k, v in answer.items()}
 
 
 def _via_redis(job_id: str, text: str, timeout_s: float) -> dict[str, str]:

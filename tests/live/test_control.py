@@ -4,8 +4,13 @@ the Redis pub/sub route for jobs on workers (real redis-server)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import shutil
 import socket
+import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,11 +84,67 @@ def test_stale_socket_file_means_not_running() -> None:
         control.send_steer("crashed", "hello")
 
 
-def test_long_home_paths_fall_back_to_a_short_socket_path(tmp_path: Path) -> None:
+@pytest.fixture
+def short_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A temp dir of its own, short enough for socket paths."""
+    folder = Path(tempfile.mkdtemp(prefix="tt"))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_long_home_paths_fall_back_to_a_short_socket_path(
+    tmp_path: Path, short_tmp: Path
+) -> None:
     use_settings(home=tmp_path / ("deep" * 30))
     path = control.control_path("20250101-000000-abcdef")
     assert len(str(path)) < 100 and path == control.control_path("20250101-000000-abcdef")
     assert control.control_path("other") != path
+    # In a folder of this user's that nobody else can enter, not in the shared temp dir.
+    assert path.parent == short_tmp / f"tandem-{os.getuid()}"
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_socket_folder_others_can_enter_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another local user who made the fallback folder first (or left it open) could bind
+    the job's socket name and read its steers: refused, saying what to do."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    use_settings(home=tmp_path / ("deep" * 30))
+    folder = tmp_path / f"tandem-{os.getuid()}"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    with pytest.raises(ConfigError, match=r"only it can enter: remove it"):
+        control.control_path("job-1")
+    folder.rmdir()
+    folder.symlink_to(tmp_path)  # a link to somewhere else is not the folder either
+    with pytest.raises(ConfigError, match=r"tandem-\d+ \(for control sockets"):
+        control.control_path("job-1")
+
+
+@pytest.mark.parametrize("answer", [b"x" * 200_000, b"[1, 2]\n", b'{"detail": "no status"}\n'])
+def test_a_socket_answering_nonsense_is_a_clear_error(tmp_path: Path, answer: bytes) -> None:
+    """Whatever sits on the socket path, its answer is read up to one line's limit and
+    must be a steering answer; it was read without bound and returned as it came."""
+    path = control.control_path("job-odd")
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def serve_one(listener: socket.socket) -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            with contextlib.suppress(OSError):
+                conn.sendall(answer)
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen()
+        server = threading.Thread(target=serve_one, args=(listener,))
+        server.start()
+        with pytest.raises(JobNotRunning, match="not a steering answer"):
+            control.send_steer("job-odd", "use tabs", timeout_s=2)
+        server.join()
 
 
 async def test_steer_over_redis_for_a_job_on_another_machine(
