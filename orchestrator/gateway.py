@@ -63,6 +63,8 @@ def endpoint_config(entry: ModelEntry, sim_url: str | None) -> EndpointConfig:
         provider=entry.provider, base_url=base_url, api_key=api_key or "sim",
         api_key_env=entry.api_key_env, connect_timeout_s=entry.connect_timeout_s,
         first_token_timeout_s=entry.first_token_timeout_s, idle_timeout_s=entry.idle_timeout_s,
+        total_timeout_s=entry.total_timeout_s, max_retry_after_s=entry.max_retry_after_s,
+        max_retry_wait_s=entry.max_retry_wait_s,
         steer_supported=entry.steer_supported, ca_file=entry.ca_file,
     )
 

@@ -72,6 +72,19 @@ class ModelEntry(_Strict):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     first_token_timeout_s: float = Field(default=60.0, gt=0)
     idle_timeout_s: float = Field(default=60.0, gt=0)
+    total_timeout_s: float = Field(
+        default=900.0, gt=0,
+        description="The most one model call may take, retries included, however steadily "
+        "the server keeps sending.",
+    )
+    max_retry_after_s: float = Field(
+        default=60.0, ge=0,
+        description="A longer Retry-After is not waited for: the call fails at once, saying "
+        "how long the server asked to wait.",
+    )
+    max_retry_wait_s: float = Field(
+        default=120.0, ge=0, description="The most one call waits between its retries, in all."
+    )
     steer_supported: bool = Field(
         default=False,
         description="The endpoint accepts `response.steer` (Responses over WebSocket only): a "

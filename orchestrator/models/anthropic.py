@@ -51,9 +51,10 @@ def anthropic_body(request: ModelRequest) -> dict[str, Any]:
 
 
 class AnthropicParser:
-    def __init__(self, url: str, key_env: str | None) -> None:
+    def __init__(self, url: str, key_env: str | None, key: str | None = None) -> None:
         self.url = url
         self.key_env = key_env
+        self.key = key  # the endpoint's API key: redacted from the server's messages
         self.done = False
         self.completed: Completed | None = None
         self.n_deltas = 0
@@ -126,7 +127,7 @@ class AnthropicParser:
         self.done = True
 
     def _error(self, obj: dict[str, Any], out: list[ModelEvent]) -> None:
-        raise error_frame(obj, self.url, self.key_env)
+        raise error_frame(obj, self.url, self.key_env, self.key)
 
 
 _HANDLERS = {
@@ -152,4 +153,4 @@ class AnthropicClient(HTTPStreamClient):
         return anthropic_body(request)
 
     def parser(self) -> Parser:
-        return AnthropicParser(self.url, self.cfg.api_key_env)
+        return AnthropicParser(self.url, self.cfg.api_key_env, self.cfg.api_key)

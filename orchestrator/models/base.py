@@ -37,7 +37,6 @@ from orchestrator.models.types import (
 )
 
 RETRYABLE = (RateLimited, ServerError, ModelConnectError, StreamInterrupted)
-MAX_RETRY_AFTER_S = 120.0
 
 
 @runtime_checkable
@@ -134,9 +133,40 @@ class Recorder:
 def retry_delay_s(cfg: EndpointConfig, attempt: int, exc: Exception) -> float:
     """Wait before retry ``attempt`` (1-based): Retry-After if given, else backoff + jitter."""
     if isinstance(exc, RateLimited) and exc.retry_after_s is not None:
-        return min(exc.retry_after_s, MAX_RETRY_AFTER_S)
+        return exc.retry_after_s
     backoff = min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** (attempt - 1))
     return backoff * random.uniform(0.5, 1.0)
+
+
+def next_retry_wait_s(cfg: EndpointConfig, rec: Recorder, exc: Exception) -> float:
+    """The wait before the next retry (counted in ``rec``), or ``exc`` raised when the
+    server asks for more than ``max_retry_after_s`` or the call's waits would pass
+    ``max_retry_wait_s`` (a RateLimited then says how long the server asked to wait)."""
+    delay_s = retry_delay_s(cfg, rec.retries + 1, exc)
+    asked = exc.retry_after_s if isinstance(exc, RateLimited) else None
+    if asked is not None and asked > cfg.max_retry_after_s:
+        raise _not_waiting(exc, f"over max_retry_after_s ({cfg.max_retry_after_s:g} s)")
+    if rec.retry_wait_s + delay_s > cfg.max_retry_wait_s:
+        if asked is not None:
+            raise _not_waiting(exc, f"which would pass max_retry_wait_s "
+                                    f"({cfg.max_retry_wait_s:g} s) for this call")
+        raise exc
+    rec.retries += 1
+    rec.retry_wait_s += delay_s
+    return delay_s
+
+
+def _not_waiting(exc: Exception, why: str) -> RateLimited:
+    assert isinstance(exc, RateLimited) and exc.retry_after_s is not None
+    message = str(exc)
+    if exc.endpoint and message.endswith(f" [{exc.endpoint}]"):
+        message = message[: -len(exc.endpoint) - 3]
+    new = RateLimited(
+        f"{message}; the server asked to wait {exc.retry_after_s:g} s, {why}: not waiting",
+        endpoint=exc.endpoint, code=exc.code, retry_after_s=exc.retry_after_s,
+    )
+    new.__cause__ = exc
+    return new
 
 
 async def with_retries(
@@ -155,10 +185,7 @@ async def with_retries(
             except RETRYABLE as exc:
                 if rec.retries >= cfg.max_retries:
                     raise
-                rec.retries += 1
-                delay_s = retry_delay_s(cfg, rec.retries, exc)
-                rec.retry_wait_s += delay_s
-                await asyncio.sleep(delay_s)
+                await asyncio.sleep(next_retry_wait_s(cfg, rec, exc))
                 continue
             yield first
             async for event in events:

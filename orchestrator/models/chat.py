@@ -54,9 +54,10 @@ def chat_body(request: ModelRequest) -> dict[str, Any]:
 
 
 class ChatParser:
-    def __init__(self, url: str, key_env: str | None) -> None:
+    def __init__(self, url: str, key_env: str | None, key: str | None = None) -> None:
         self.url = url
         self.key_env = key_env
+        self.key = key  # the endpoint's API key: redacted from the server's messages
         self.done = False
         self.completed: Completed | None = None
         self.n_deltas = 0
@@ -85,7 +86,7 @@ class ChatParser:
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
         elif "error" in obj:
-            raise error_frame(obj, self.url, self.key_env)
+            raise error_frame(obj, self.url, self.key_env, self.key)
         if self.served_model is None:
             self.served_model = obj.get("model")
             self.response_id = obj.get("id")
@@ -140,7 +141,7 @@ class ChatCompletionsClient(HTTPStreamClient):
         return chat_body(request)
 
     def parser(self) -> Parser:
-        return ChatParser(self.url, self.cfg.api_key_env)
+        return ChatParser(self.url, self.cfg.api_key_env, self.cfg.api_key)
 
     def on_done_marker(self, parser: Parser, out: list[ModelEvent]) -> None:
         assert isinstance(parser, ChatParser)

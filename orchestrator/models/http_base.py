@@ -6,7 +6,8 @@ Timeouts: the connect timeout bounds TCP/TLS set-up; the first-token timeout bou
 time from sending the request to the first event that carries output; after that,
 httpx's read timeout is the idle timeout (the longest silence between two chunks), and
 an event that has started must also end within the idle timeout (a server trickling one
-byte at a time does not hold the stream open).
+byte at a time does not hold the stream open). The total timeout bounds the whole call
+(retries included) however steadily the server keeps sending output or keepalives.
 
 Bounds: nothing a server sends is trusted. One event may hold ``MAX_EVENT_BYTES``
 (``sse.py``), one response body ``MAX_RESPONSE_BYTES``; an error body is read up to
@@ -32,7 +33,13 @@ from orchestrator.errors import (
 )
 from orchestrator.models.base import Recorder, with_retries
 from orchestrator.models.jsonwire import loads
-from orchestrator.models.mapping import at, error_detail, parse_retry_after_s, status_error
+from orchestrator.models.mapping import (
+    at,
+    error_detail,
+    parse_retry_after_s,
+    server_text,
+    status_error,
+)
 from orchestrator.models.sse import EventTooLarge, SSEDecoder
 from orchestrator.models.tls import ssl_cause, ssl_context, tls_error
 from orchestrator.models.types import (
@@ -50,7 +57,7 @@ from orchestrator.secrets import redact
 DRAIN_TIMEOUT_S = 1.0
 # The most a response body may hold (every event of one response, all its output).
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
-# The most of an error answer's body that is read (its message is cut to 200 characters).
+# The most of an error answer's body that is read (its message: see mapping.server_text).
 MAX_ERROR_BODY_BYTES = 64 * 1024
 # What a malformed event raises inside a parser (a field of the wrong type, missing, ...).
 SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError)
@@ -117,11 +124,12 @@ FOREIGN_ERRORS = (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError)
 
 
 class _Flight:
-    __slots__ = ("interrupted", "response")
+    __slots__ = ("deadline", "interrupted", "response")
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float) -> None:
         self.interrupted = False
         self.response: httpx.Response | None = None
+        self.deadline = deadline  # loop time when the call's total timeout expires
 
 
 class HTTPStreamClient:
@@ -171,7 +179,7 @@ class HTTPStreamClient:
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
         rec = Recorder(self.transport, request.model)
-        flight = _Flight()
+        flight = _Flight(asyncio.get_running_loop().time() + self.cfg.total_timeout_s)
         self._flights.add(flight)
         body = self.body(request)
         events = with_retries(self.cfg, rec, lambda: self.attempt(body, rec, flight))
@@ -208,7 +216,7 @@ class HTTPStreamClient:
     async def attempt(
         self, body: dict[str, Any], rec: Recorder, flight: _Flight
     ) -> AsyncGenerator[ModelEvent, None]:
-        response = await self._open(body, rec)
+        response = await self._open(body, rec, flight)
         flight.response = response
         try:
             await self._check(response)
@@ -219,14 +227,16 @@ class HTTPStreamClient:
             flight.response = None
             await response.aclose()
 
-    async def _open(self, body: dict[str, Any], rec: Recorder) -> httpx.Response:
+    async def _open(self, body: dict[str, Any], rec: Recorder, flight: _Flight) -> httpx.Response:
         rec.start_attempt()
         request = self._client.build_request("POST", self.url, json=body)
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.cfg.first_token_timeout_s):
+            async with asyncio.timeout_at(
+                    min(loop.time() + self.cfg.first_token_timeout_s, flight.deadline)):
                 return await self._client.send(request, stream=True)
         except TimeoutError as exc:
-            raise self._first_token_timeout() from exc
+            raise self._timeout(flight) from exc
         except FOREIGN_ERRORS as exc:
             raise translate_httpx(exc, self.url, self.cfg, streaming=False) from exc
 
@@ -234,6 +244,18 @@ class HTTPStreamClient:
         return at(ModelTimeout(
             f"no output from {self.url} within {self.cfg.first_token_timeout_s:g} s "
             "(first-token timeout)"), self.url)  # type: ignore[return-value]
+
+    def _total_timeout(self) -> ModelTimeout:
+        return at(ModelTimeout(
+            f"{self.url} did not finish the response within {self.cfg.total_timeout_s:g} s "
+            "(total timeout): raise the endpoint's total_timeout_s if answers take longer"),
+            self.url)  # type: ignore[return-value]
+
+    def _timeout(self, flight: _Flight) -> ModelTimeout:
+        """The first-token timeout, or the total one when that is what expired."""
+        if asyncio.get_running_loop().time() >= flight.deadline:
+            return self._total_timeout()
+        return self._first_token_timeout()
 
     async def _check(self, response: httpx.Response) -> None:
         if response.status_code == 200:
@@ -247,9 +269,10 @@ class HTTPStreamClient:
         try:
             detail, code = error_detail(loads(raw))
         except (ValueError, RecursionError):
-            detail, code = error_detail(raw.decode("utf-8", "replace")[:200])
-        if self.cfg.api_key:  # never echo a key into an error message (a placeholder
-            detail = redact(detail, [self.cfg.api_key])  # such as "sim" is no key: kept)
+            detail, code = error_detail(raw.decode("utf-8", "replace"))
+        key = self.cfg.api_key  # never echoed into a message (nor are other secrets)
+        detail = server_text(detail, key)
+        code = server_text(code, key, 80) if code else None
         raise status_error(
             response.status_code, self.url, detail=detail, key_env=self.cfg.api_key_env,
             retry_after_s=parse_retry_after_s(response.headers.get("retry-after")), code=code,
@@ -327,12 +350,16 @@ class HTTPStreamClient:
         self, chunks: AsyncIterator[bytes], rec: Recorder, flight: _Flight,
         event_deadline: float | None = None,
     ) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        deadline = flight.deadline
+        if loop.time() >= deadline:  # also when every chunk is already there
+            raise self._total_timeout()
         try:
             if rec.first_t is None:
                 left_s = self.cfg.first_token_timeout_s - rec.elapsed_s()
-                async with asyncio.timeout(max(left_s, 0.0)):
+                async with asyncio.timeout_at(min(loop.time() + max(left_s, 0.0), deadline)):
                     return await anext(chunks)
-            if event_deadline is not None:
+            if event_deadline is not None and event_deadline < deadline:
                 try:
                     async with asyncio.timeout_at(event_deadline):
                         return await anext(chunks)
@@ -340,11 +367,12 @@ class HTTPStreamClient:
                     raise at(ModelTimeout(
                         f"an event from {self.url} did not end within "
                         f"{self.cfg.idle_timeout_s:g} s (idle timeout)"), self.url) from exc
-            return await anext(chunks)
+            async with asyncio.timeout_at(deadline):
+                return await anext(chunks)
         except StopAsyncIteration:
             return None
         except TimeoutError as exc:
-            raise self._first_token_timeout() from exc
+            raise self._timeout(flight) from exc
         except FOREIGN_ERRORS as exc:
             if flight.interrupted:
                 return None
@@ -376,8 +404,7 @@ class HTTPStreamClient:
         """``text`` (from the server) with the API key redacted, ready for a message."""
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
-        key = self.cfg.api_key
-        return redact(text, [key]) if key else text
+        return server_text(text, self.cfg.api_key)
 
 
 def first_line(exc: BaseException) -> str:

@@ -1,11 +1,15 @@
 """Provider error statuses and error payloads → Tandem's typed ``ModelError``s.
 
 Pure functions (no I/O): each client calls them at its one translation boundary.
+
+Text from a server (error messages in bodies, events and frames) is untrusted: it goes
+through ``server_text`` before it reaches an exception, an event or a log.
 """
 
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from typing import Any
 
@@ -21,6 +25,25 @@ from orchestrator.errors import (
     ResponseFailed,
     ServerError,
 )
+from orchestrator.secrets import redact
+
+# The most of a server's text that reaches a message (longer text is cut, with "...").
+MAX_SERVER_TEXT = 300
+# Credentials a server may echo back from the request's headers.
+_AUTH_VALUE = re.compile(
+    r"(?i)(bearer|basic)\s+(?=[A-Za-z]*[0-9._~+/\-])[A-Za-z0-9._~+/\-]{6,}=*")
+# Terminal control characters (C0, DEL, C1): an escape sequence could rewrite the screen.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def server_text(text: str, key: str | None = None, limit: int = MAX_SERVER_TEXT) -> str:
+    """``text`` from a server, safe for a message: one line without control characters,
+    the endpoint's API ``key``, credentials and known secret formats redacted, at most
+    ``limit`` characters."""
+    text = _CONTROL.sub(" ", text[: limit * 4]).strip()
+    text = redact(text, [key] if key else [])
+    text = _AUTH_VALUE.sub(r"\1 [REDACTED:credential]", text)
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 def parse_retry_after_s(value: str | None) -> float | None:
@@ -70,7 +93,7 @@ def _status_error(
     retry_after_s: float | None,
     code: str | None,
 ) -> ModelError:
-    detail = f" ({detail[:200]})" if detail else ""
+    detail = f" ({detail[:MAX_SERVER_TEXT]})" if detail else ""
     head = f"HTTP {status} from {url}{detail}"
     if status in (401, 403):
         return AuthenticationError(f"{head}: {_key_hint(key_env)}", status=status, code=code)
@@ -108,9 +131,14 @@ def error_detail(body: Any) -> tuple[str, str | None]:
     return "", None
 
 
-def error_frame(frame: dict[str, Any], url: str, key_env: str | None = None) -> ModelError:
-    """The typed error for an in-stream ``error`` event (WebSocket frame or SSE data)."""
+def error_frame(
+    frame: dict[str, Any], url: str, key_env: str | None = None, key: str | None = None
+) -> ModelError:
+    """The typed error for an in-stream ``error`` event (WebSocket frame or SSE data);
+    ``key``: the endpoint's API key, redacted from the server's message."""
     message, code = error_detail(frame)
+    message = server_text(message, key)
+    code = server_text(code, key, 80) if code else None
     err = frame.get("error")
     headers = err.get("headers") if isinstance(err, dict) else None
     if code == "previous_response_not_found":

@@ -25,4 +25,4 @@ class ResponsesHTTPClient(HTTPStreamClient):
         return responses_body(request)
 
     def parser(self) -> Parser:
-        return ResponsesParser(self.url, self.cfg.api_key_env)
+        return ResponsesParser(self.url, self.cfg.api_key_env, self.cfg.api_key)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.models.mapping import error_frame
+from orchestrator.models.mapping import error_frame, server_text
 from orchestrator.models.types import (
     Completed,
     Failed,
@@ -68,9 +68,10 @@ class ResponsesParser:
     until the successor starts (dropped) or ``response.steer.failed`` says none will come.
     """
 
-    def __init__(self, url: str, key_env: str | None = None) -> None:
+    def __init__(self, url: str, key_env: str | None = None, key: str | None = None) -> None:
         self.url = url
         self.key_env = key_env
+        self.key = key  # the endpoint's API key: redacted from the server's messages
         self.response_id: str | None = None
         self.served_model: str | None = None
         self.parts: list[str] = []
@@ -80,6 +81,7 @@ class ResponsesParser:
         self.n_deltas = 0
         self.expect_successor = False
         self.successors = 0
+        self.item_ids: set[str] = set()  # the output items announced so far
         self._held: list[ModelEvent] = []
 
     def feed(self, obj: dict[str, Any], out: list[ModelEvent]) -> None:
@@ -107,8 +109,15 @@ class ResponsesParser:
         self.response_id = response.get("id") or self.response_id
         self.served_model = response.get("model") or self.served_model
 
+    def _item_added(self, obj: dict[str, Any], out: list[ModelEvent]) -> None:
+        item_id = (obj.get("item") or {}).get("id")
+        if isinstance(item_id, str):
+            self.item_ids.add(item_id)
+
     def _item_done(self, obj: dict[str, Any], out: list[ModelEvent]) -> None:
         item = obj.get("item") or {}
+        if isinstance(item.get("id"), str):
+            self.item_ids.add(item["id"])
         if item.get("type") != "function_call":
             return
         call = ToolCall(
@@ -148,7 +157,10 @@ class ResponsesParser:
         response = obj.get("response") or {}
         self._usage_if_any(response, out)
         err = response.get("error") or {}
-        out.append(Failed(error=str(err.get("message") or "response failed"), code=err.get("code")))
+        code = err.get("code")
+        out.append(Failed(
+            error=server_text(str(err.get("message") or "response failed"), self.key),
+            code=server_text(str(code), self.key, 80) if code else None))
         self.done = True
 
     def _incomplete(self, obj: dict[str, Any], out: list[ModelEvent]) -> None:
@@ -166,12 +178,13 @@ class ResponsesParser:
             out.append(usage)
 
     def _error(self, obj: dict[str, Any], out: list[ModelEvent]) -> None:
-        raise error_frame(obj, self.url, self.key_env)
+        raise error_frame(obj, self.url, self.key_env, self.key)
 
 
 _HANDLERS = {
     "response.created": ResponsesParser._created,
     "response.in_progress": ResponsesParser._created,
+    "response.output_item.added": ResponsesParser._item_added,
     "response.output_item.done": ResponsesParser._item_done,
     "response.completed": ResponsesParser._completed,
     "response.failed": ResponsesParser._failed,

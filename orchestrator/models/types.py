@@ -134,7 +134,18 @@ class EndpointConfig(BaseModel):
     connect_timeout_s: float = 10
     first_token_timeout_s: float = 60
     idle_timeout_s: float = 60
+    total_timeout_s: float = Field(
+        default=900, gt=0, description="the most one call may take, retries included, "
+        "however steadily the server keeps sending (output or keepalives)",
+    )
     max_retries: int = 3
+    max_retry_after_s: float = Field(
+        default=60, ge=0, description="a longer Retry-After is not waited for: the call "
+        "fails at once (RateLimited, saying how long the server asked to wait)",
+    )
+    max_retry_wait_s: float = Field(
+        default=120, ge=0, description="the most one call waits between its retries, in all",
+    )
     ws_fallback_after_failures: int = Field(
         default=3, description="consecutive WebSocket connect failures before HTTP SSE"
     )

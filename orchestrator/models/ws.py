@@ -15,6 +15,10 @@
   stream goes on with the successor response), else close the socket (the stream ends
   with ``Incomplete(reason="interrupted")``; the next request reconnects). Once the
   response's terminal event has been parsed there is nothing left to stop: no-op.
+- A stream abandoned before its terminal event (the consumer closed the generator, or
+  its task was cancelled) aborts the connection: the rest of that response must not be
+  read as the next one's. Until the next response's ``response.created``, frames that
+  name the previous response (its id or one of its items) are dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -39,7 +44,7 @@ from orchestrator.errors import (
     PreviousResponseNotFound,
     ServerError,
 )
-from orchestrator.models.base import RETRYABLE, Recorder, retry_delay_s
+from orchestrator.models.base import RETRYABLE, Recorder, next_retry_wait_s
 from orchestrator.models.http_base import (
     MAX_RESPONSE_BYTES,
     SHAPE_ERRORS,
@@ -47,7 +52,7 @@ from orchestrator.models.http_base import (
     scrub_key,
 )
 from orchestrator.models.jsonwire import loads
-from orchestrator.models.mapping import at
+from orchestrator.models.mapping import at, server_text
 from orchestrator.models.responses_http import ResponsesHTTPClient
 from orchestrator.models.responses_wire import ResponsesParser, input_item, request_fields
 from orchestrator.models.tls import ssl_context
@@ -97,7 +102,7 @@ class _Chain:
 
 class _Flight:
     __slots__ = ("conn", "fields", "finished", "interrupted", "parser", "rec", "received",
-                 "request", "watchdog")
+                 "request", "stale", "watchdog")
 
     def __init__(
         self, conn: BatchingConnection, request: ModelRequest, fields: dict[str, Any],
@@ -112,6 +117,9 @@ class _Flight:
         self.finished = False  # terminal event parsed, or interrupted
         self.watchdog: Watchdog | None = None
         self.received = 0  # bytes of the response's frames so far
+        # ids of the connection's previous response (and its items): frames naming them
+        # are late, dropped until this response is created; None once it was
+        self.stale: frozenset[str] | None = None
 
 
 class ResponsesWSClient:
@@ -131,6 +139,7 @@ class ResponsesWSClient:
         self._http: ResponsesHTTPClient | None = None
         self._flight: _Flight | None = None
         self._watchdog: Watchdog | None = None
+        self._stale: frozenset[str] = frozenset()  # see _Flight.stale
         self._lock = asyncio.Lock()
 
     # --- the protocol -----------------------------------------------------------------
@@ -159,6 +168,9 @@ class ResponsesWSClient:
                 except ModelError as exc:
                     self._reset(drop_conn=not isinstance(exc, PreviousResponseNotFound))
                     scrub_key(exc, self.cfg.api_key)
+                    raise
+                except BaseException:  # closed early or cancelled
+                    self._abandon()
                     raise
                 finally:
                     self._land(rec, metrics=True)
@@ -190,6 +202,9 @@ class ResponsesWSClient:
             except ModelError as exc:
                 self._reset(drop_conn=True)
                 scrub_key(exc, self.cfg.api_key)
+                raise
+            except BaseException:  # cancelled
+                self._abandon()
                 raise
             finally:
                 self._land(rec, metrics=False)
@@ -259,11 +274,19 @@ class ResponsesWSClient:
         )
         return conn
 
+    def _abandon(self) -> None:
+        """The call stopped before its response's terminal event: what the server still
+        sends for it would be read as the next response's, so the connection goes."""
+        flight = self._flight
+        if flight is None or not flight.finished:
+            self._reset(drop_conn=True)
+
     def _reset(self, *, drop_conn: bool) -> None:
         self._chain = None
         if drop_conn and self._conn is not None:
             self._conn.transport.abort()
             self._conn = None
+            self._stale = frozenset()
             if self._watchdog is not None:
                 self._watchdog.cancel()
                 self._watchdog = None
@@ -296,9 +319,11 @@ class ResponsesWSClient:
         self, conn: BatchingConnection, request: ModelRequest, fields: dict[str, Any],
         rec: Recorder,
     ) -> _Flight:
-        parser = ResponsesParser(self.url, self.cfg.api_key_env)
-        self._flight = _Flight(conn, request, fields, parser, rec)
-        return self._flight
+        parser = ResponsesParser(self.url, self.cfg.api_key_env, self.cfg.api_key)
+        self._flight = flight = _Flight(conn, request, fields, parser, rec)
+        if self._stale:
+            flight.stale = self._stale
+        return flight
 
     def _frame(self, request: ModelRequest, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         frame: dict[str, Any] = {"type": "response.create", **fields}
@@ -356,10 +381,7 @@ class ResponsesWSClient:
         """Wait before the next try, or raise ``exc`` when it may not be retried."""
         if not isinstance(exc, RETRYABLE) or rec.retries >= self.cfg.max_retries:
             raise exc
-        rec.retries += 1
-        delay_s = retry_delay_s(self.cfg, rec.retries, exc)
-        rec.retry_wait_s += delay_s
-        await asyncio.sleep(delay_s)
+        await asyncio.sleep(next_retry_wait_s(self.cfg, rec, exc))
 
     async def _send(
         self, request: ModelRequest, fields: dict[str, Any], frame: dict[str, Any],
@@ -374,7 +396,9 @@ class ResponsesWSClient:
             raise translate_ws(exc, self.url, self.cfg, streaming=True) from exc
         watchdog = flight.watchdog = self._watchdog
         assert watchdog is not None
-        watchdog.start()
+        # The call's total deadline counts from its start (earlier attempts included).
+        watchdog.start(asyncio.get_running_loop().time() + self.cfg.total_timeout_s
+                       - (time.perf_counter() - rec.t0))
         return flight
 
     async def _read(self, flight: _Flight) -> list[ModelEvent]:
@@ -394,6 +418,8 @@ class ResponsesWSClient:
             watchdog.received()
             if flight.interrupted:
                 return self._interrupted(flight)
+            if watchdog.expired:
+                raise self._read_error(None, watchdog)
             flight.received += sum(map(len, batch))
             if flight.received > MAX_RESPONSE_BYTES:
                 raise at(ModelProtocolError(
@@ -431,6 +457,8 @@ class ResponsesWSClient:
         for i, raw in enumerate(batch):
             try:
                 obj = self._decode(raw)
+                if flight.stale is not None and self._late(flight, obj):
+                    continue
                 parser.feed(obj, out)
             except SHAPE_ERRORS as exc:
                 flight.conn.unread(batch[i + 1:])
@@ -443,8 +471,28 @@ class ResponsesWSClient:
                 raise
             if parser.done:
                 self._remember(flight)
+                ids = {parser.response_id, *parser.item_ids}
+                if parser.completed is not None:
+                    ids.add(parser.completed.response_id)
+                self._stale = frozenset(x for x in ids if x)
                 flight.conn.unread(batch[i + 1:])
                 return
+
+    @staticmethod
+    def _late(flight: _Flight, obj: dict[str, Any]) -> bool:
+        """Whether ``obj`` belongs to the connection's previous response (a server that
+        sent more of it after its terminal event); the new response's
+        ``response.created`` ends the check."""
+        stale = flight.stale
+        assert stale is not None
+        response, item = obj.get("response"), obj.get("item")
+        rid = response.get("id") if isinstance(response, dict) else None
+        iid = obj.get("item_id") or (item.get("id") if isinstance(item, dict) else None)
+        if (isinstance(rid, str) and rid in stale) or (isinstance(iid, str) and iid in stale):
+            return True
+        if obj.get("type") == "response.created":
+            flight.stale = None
+        return False
 
     def _decode(self, raw: bytes | str) -> dict[str, Any]:
         try:
@@ -452,12 +500,18 @@ class ResponsesWSClient:
         except ValueError as exc:
             raise translate_ws(exc, self.url, self.cfg, streaming=True) from exc
         if type(obj) is not dict:
-            raise at(ModelProtocolError(f"unexpected frame from {self.url}: {raw[:80]!r}"),
-                     self.url)
+            text = raw[:80].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:80]
+            raise at(ModelProtocolError(f"unexpected frame from {self.url}: "
+                                        f"{server_text(text, self.cfg.api_key, 80)!r}"), self.url)
         return obj
 
-    def _read_error(self, exc: BaseException, watchdog: Watchdog) -> ModelError:
-        if watchdog.fired:
+    def _read_error(self, exc: BaseException | None, watchdog: Watchdog) -> ModelError:
+        if watchdog.expired:
+            return at(ModelTimeout(
+                f"{self.url} did not finish the response within {self.cfg.total_timeout_s:g} s "
+                "(total timeout): raise the endpoint's total_timeout_s if answers take longer"),
+                self.url)
+        if watchdog.fired or exc is None:
             what = "idle" if watchdog.got_output else "first-token"
             return at(ModelTimeout(
                 f"no data from {self.url} for {watchdog.timeout_s:g} s ({what} timeout)"),

@@ -28,7 +28,7 @@ from orchestrator.errors import (
     ModelTimeout,
     StreamInterrupted,
 )
-from orchestrator.models.mapping import at, parse_retry_after_s, status_error
+from orchestrator.models.mapping import at, parse_retry_after_s, server_text, status_error
 from orchestrator.models.tls import tls_error
 from orchestrator.models.types import EndpointConfig
 from orchestrator.models.ws_reader import MAX_MESSAGE_BYTES, BatchingConnection
@@ -139,9 +139,9 @@ def translate_ws(
 def _handshake_status(exc: InvalidStatus, url: str, cfg: EndpointConfig) -> ModelError:
     status = exc.response.status_code
     if 300 <= status < 400:
-        where = exc.response.headers.get("location") or "nowhere"
+        where = server_text(exc.response.headers.get("location") or "nowhere", cfg.api_key, 200)
         return at(ModelProtocolError(
-            f"HTTP {status} from {url} redirects to {where[:200]!r}: redirects are not followed "
+            f"HTTP {status} from {url} redirects to {where!r}: redirects are not followed "
             "(the API key would go along); set the endpoint's base URL to the new address"),
             url)
     if status in (401, 403, 429) or status >= 500:
@@ -155,7 +155,9 @@ def _handshake_status(exc: InvalidStatus, url: str, cfg: EndpointConfig) -> Mode
 
 class Watchdog:
     """Calls ``abort`` when the server stays silent too long while the reader waits:
-    longer than the first-token timeout before any output, than the idle timeout after.
+    longer than the first-token timeout before any output, than the idle timeout after;
+    and, waiting or not, at the request's total deadline (``expired``), however steadily
+    the server keeps sending.
 
     One per connection, shared by its requests: ``start()`` at each request only resets
     fields, and the one timer is re-armed only when it would fire too late (or after it
@@ -163,7 +165,7 @@ class Watchdog:
     """
 
     __slots__ = ("_abort", "_ft_s", "_idle_s", "_loop", "_t0", "last_rx", "waiting",
-                 "got_output", "fired", "active", "_handle")
+                 "got_output", "fired", "expired", "active", "_handle", "_end")
 
     def __init__(self, abort: Callable[[], None], first_token_s: float, idle_s: float) -> None:
         self._abort = abort
@@ -174,16 +176,20 @@ class Watchdog:
         self.waiting = False
         self.got_output = False
         self.fired = False
+        self.expired = False
         self.active = False
         self._handle: asyncio.TimerHandle | None = None
+        self._end = self._t0
 
-    def start(self) -> None:
-        """A request was sent: its first-token deadline starts now."""
+    def start(self, end: float) -> None:
+        """A request was sent: its first-token deadline starts now; ``end`` (loop time) is
+        its total deadline."""
         self._t0 = self.last_rx = now = self._loop.time()
-        self.got_output = self.fired = self.waiting = False
+        self.got_output = self.fired = self.expired = self.waiting = False
         self.active = True
+        self._end = end
         handle = self._handle
-        deadline = now + self._ft_s
+        deadline = min(now + self._ft_s, end)
         if handle is None or handle.when() > deadline:
             if handle is not None:
                 handle.cancel()
@@ -203,6 +209,11 @@ class Watchdog:
             self._handle = None
             return
         now = self._loop.time()
+        if now >= self._end:
+            self.fired = self.expired = True
+            self._handle = None
+            self._abort()
+            return
         deadline = self.last_rx + self._idle_s if self.got_output else self._t0 + self._ft_s
         if now >= deadline:
             if self.waiting:
@@ -211,7 +222,7 @@ class Watchdog:
                 self._abort()
                 return
             deadline = now + self._idle_s  # the consumer is busy, not the server
-        self._handle = self._loop.call_at(deadline, self._check)
+        self._handle = self._loop.call_at(min(deadline, self._end), self._check)
 
     def cancel(self) -> None:
         self.active = False
