@@ -52,6 +52,7 @@ NOT_RUNNING = "not-running"
 _MAX_LINE_BYTES = 64 * 1024
 _MAX_MESSAGE_CHARS = 4000
 _REDIS_POLL_S = 0.2
+_REDIS_DRAIN_S = 2.0  # to read steers sent while the job stops
 _READ_TIMEOUT_S = 5.0  # to send the request line (a sender sends it at once)
 _MAX_CLIENTS = 16
 _UNIX_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
@@ -369,15 +370,27 @@ async def _redis_steers(
 
     client = aioredis.Redis.from_url(str(get_settings().redis_url))
     pubsub = client.pubsub(ignore_subscribe_messages=True)
+
+    async def take(msg: dict[str, Any] | None) -> None:
+        if msg and msg.get("type") == "message":
+            reply = handle_line(msg["data"], inbox, events, "redis")
+            if reply_to := _reply_channel(msg["data"]):
+                await client.publish(reply_to, json.dumps(reply))
+
     try:
         await pubsub.subscribe(keys.steer_channel(keys.DEFAULT_PREFIX, job_id))
         while not stop.is_set():
             # returns as soon as a message arrives; the timeout only bounds the shutdown
-            msg = await pubsub.get_message(timeout=_REDIS_POLL_S)
-            if msg and msg.get("type") == "message":
-                reply = handle_line(msg["data"], inbox, events, "redis")
-                if reply_to := _reply_channel(msg["data"]):
-                    await client.publish(reply_to, json.dumps(reply))
+            await take(await pubsub.get_message(timeout=_REDIS_POLL_S))
+        # A steer published before the unsubscribe took effect was counted as received by
+        # its sender: it is read (and kept for the next run) up to the unsubscribe's answer.
+        await pubsub.unsubscribe()
+        async with asyncio.timeout(_REDIS_DRAIN_S):
+            while pubsub.subscribed:
+                await take(await pubsub.get_message(timeout=_REDIS_POLL_S))
+    except TimeoutError:
+        events.emit("steer.channel_lost", error="the steering channel did not confirm the "
+                                                "unsubscribe; a steer sent just now may be lost")
     except (RedisError, OSError) as exc:
         events.emit("steer.channel_lost", error=f"{type(exc).__name__}: {exc}")
     finally:

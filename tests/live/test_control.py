@@ -13,6 +13,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,3 +166,42 @@ async def test_steer_over_redis_for_a_job_on_another_machine(
     assert [s.message for s in inbox.take_pending()] == ["via redis"]
     with pytest.raises(JobNotRunning, match="no worker listening"):
         control.send_steer("job-1", "again")
+
+
+async def test_a_redis_steer_sent_as_the_job_stops_is_kept(
+    events: EventLog, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A steer published while the job's listener is stopping was received by the channel
+    (its sender counted a listener) but never read: it was lost without a word. It is now
+    read up to the unsubscribe's answer, answered, and kept for the job's next run."""
+    import redis
+    import redis.asyncio.client as aio_client
+
+    from orchestrator import keys
+
+    use_settings(redis_url=redis_url)
+    sender = redis.Redis.from_url(redis_url)
+    replies = sender.pubsub()
+    reply_to = keys.steer_reply_channel(keys.DEFAULT_PREFIX, "test")
+    replies.subscribe(reply_to)
+    body = json.dumps({"type": "steer", "message": "use tabs", "reply_to": reply_to})
+    original = aio_client.PubSub.subscribe
+    stop = asyncio.Event()
+
+    async def subscribe_then_send(self: Any, *args: Any, **kw: Any) -> Any:
+        result = await original(self, *args, **kw)
+        await self.get_message(timeout=1)  # the subscribe confirmation
+        # Sent, and received by the channel, just as the job stops listening.
+        assert sender.publish(keys.steer_channel(keys.DEFAULT_PREFIX, "job-r"), body) == 1
+        stop.set()
+        return result
+
+    monkeypatch.setattr(aio_client.PubSub, "subscribe", subscribe_then_send)
+    inbox = control.SteerInbox()
+    await control._redis_steers("job-r", inbox, events, stop)
+    assert [s.message for s in inbox.take_pending()] == ["use tabs"]
+    answers = [m for _ in range(20) if (m := replies.get_message(timeout=0.1))
+               and m["type"] == "message"]
+    assert json.loads(answers[0]["data"])["status"] == control.QUEUED
+    replies.close()
+    sender.close()
