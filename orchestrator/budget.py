@@ -2,6 +2,12 @@
 
 A breach raises ``BudgetExceeded``; the graph's step runner turns it into a pause (the
 job is checkpointed and can be resumed with a raised budget), never a kill mid-write.
+
+Wall time is the time the job ran, not the time it waited: ``running_s`` is what the
+nodes ran so far, and ``started_ts`` is moved at the start of every node run so that
+``now - started_ts`` is the running time (a job paused overnight for a human, or stopped
+and resumed days later, does not find its wall budget spent). A node cut off by a crash
+loses the seconds it ran.
 """
 
 from __future__ import annotations
@@ -15,6 +21,23 @@ from orchestrator.policy import Budgets
 
 def new_usage() -> dict[str, Any]:
     return {"cost_usd": 0.0, "tokens": {}, "model_calls": 0, "started_ts": time.time()}
+
+
+def resume_clock(usage: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``usage`` whose clock goes on from the running time recorded, so the time
+    the job spent paused is not counted."""
+    out = dict(usage)
+    now = time.time()
+    running = out.get("running_s")
+    if not isinstance(running, (int, float)):  # a record from before ``running_s``
+        running = max(0.0, now - out.get("started_ts", now))
+    out["started_ts"] = now - running
+    return out
+
+
+def stop_clock(usage: dict[str, Any]) -> None:
+    """Record the running time so far (at the end of a node run, or before a pause)."""
+    usage["running_s"] = round(max(0.0, time.time() - usage.get("started_ts", time.time())), 3)
 
 
 def add_call(usage: dict[str, Any], tier: str, tokens: int, cost: float) -> None:

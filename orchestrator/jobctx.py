@@ -7,6 +7,7 @@ Nothing here is stored in the graph state: it is rebuilt on every run or resume.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from orchestrator.workspace.git import git_text
 from orchestrator.workspace.remote import job_ref
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def known_secret_names(policy: Policy) -> list[str]:
@@ -58,6 +60,9 @@ class JobRuntime:
     verify_specs: list[CommandSpec] = field(default_factory=list)
     adoptable: str | None = None  # a step commit a crashed run made but did not record
     unpushed_sha: str | None = None  # a checkpoint whose push failed (the next one carries it)
+    # On resume after a budget or model pause: what the paused node had spent (its update
+    # was lost with the interrupt); the node that runs first adopts it instead of the state's.
+    carried_usage: dict[str, Any] | None = None
     # Under a queue worker: the job's lease. A worker that stalled past its lease (and whose
     # job another worker took over) must not write to the worktree any more.
     fence: WorktreeFence | None = None
@@ -176,6 +181,24 @@ class JobRuntime:
             return
         if self.policy.checkpoint.push_refs:
             self._fetch_checkpoint(checkpoint_sha, state.get("base_sha"))
+        found = self.ws.worktree_tree()  # None: nothing uncommitted
+        self._sync(state, checkpoint_sha)
+        if found is not None and found != (self.ws.worktree_tree()
+                                           or git_text(self.ws.path, "rev-parse",
+                                                       "HEAD^{tree}").strip()):
+            self.keep_changes(found, "resume")
+
+    def keep_changes(self, tree: str, why: str) -> None:
+        """Changes in the worktree that the job is about to reset away (a user's edits
+        while it was paused, say) are kept as a commit, and said where."""
+        sha, ref = self.ws.keep_tree(tree, self.job.job_id, why)
+        self.events.emit("worktree.kept", sha=sha, ref=ref, reason=why)
+        log.warning("job %s: the worktree had changes its graph state does not hold; %s reset "
+                    "them and "
+                    "kept them as commit %s (%s): `git -C %s diff HEAD %s`", self.job.job_id,
+                    why, sha[:12], ref, self.ws.path, sha[:12])
+
+    def _sync(self, state: JobState, checkpoint_sha: str) -> None:
         head = self.ws.head()
         step_no = state.get("step_index", 0) + 1
         # The step commit is made by the verify node (or the checkpoint node after an

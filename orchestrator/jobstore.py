@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets as _random
 import time
 from collections.abc import Iterator
@@ -20,9 +21,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from orchestrator.config import get_settings
-from orchestrator.errors import JobBusy, JobNotFound
+from orchestrator.errors import JobBusy, JobError, JobNotFound
 from orchestrator.events import read_receipts
 from orchestrator.receipts import Receipt
+
+# What ``new_job_id`` makes (and queue job ids): no path separators, no glob characters,
+# no leading dot, so an id from the command line can only name a directory under the jobs
+# root.
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 Status = Literal["queued", "running", "paused", "done", "failed", "cancelled"]
 
@@ -92,12 +98,16 @@ def job_dir(job_id: str) -> Path:
 
 def load_job(job_id: str) -> JobRecord:
     """The job record (``job_id`` may be a unique prefix), or JobNotFound naming where it
-    looked."""
+    looked. An id that is not one (``../x``, ``a/b``, ``*``) names no job: it never reaches
+    a path outside the jobs root."""
+    if not _JOB_ID.fullmatch(job_id):
+        raise JobNotFound(f"{job_id!r} is not a job id (letters, digits, '.', '_' and '-'; "
+                          "see `tandem jobs`)")
     path = job_dir(job_id) / "job.json"
     if not path.exists():
         root = jobs_root()
         matches = sorted(p.parent.name for p in root.glob(f"{job_id}*/job.json")) \
-            if job_id and root.exists() else []
+            if root.exists() else []
         if len(matches) > 1:
             shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
             raise JobNotFound(f"{job_id!r} matches {len(matches)} jobs ({shown}): give more of "
@@ -105,7 +115,19 @@ def load_job(job_id: str) -> JobRecord:
         if not matches:
             raise JobNotFound(f"no job {job_id!r} under {jobs_root()} (see `tandem jobs`)")
         path = job_dir(matches[0]) / "job.json"
-    return JobRecord(**json.loads(path.read_text(encoding="utf-8")))
+    return _read_record(path)
+
+
+def _read_record(path: Path) -> JobRecord:
+    """The record in ``path``; a file that is not one (torn by a full disk, edited by hand)
+    is a JobError naming it, not a traceback."""
+    try:
+        return JobRecord(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise JobError(f"job record {path} is unreadable ({type(exc).__name__}: {detail}): "
+                       "restore it from a backup, or remove its directory to forget the "
+                       "job") from None
 
 
 def lock_job(job: JobRecord) -> int:

@@ -3,7 +3,8 @@
 Each node is wrapped by ``step_node``, the one place control-flow exceptions are caught:
 a budget breach, a model provider failure or a served-model mismatch pauses the job with a
 LangGraph interrupt (resume re-runs the node from its start, so nothing before the model
-call may have lasting effects); ``Escalate`` routes to the escalate node.
+call may have lasting effects; what its calls cost travels in the interrupt's payload, so
+the budget still counts it); ``Escalate`` routes to the escalate node.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from agents.editor import edit_request, propose_edit
 from agents.planner import make_plan
 from agents.pr_writer import write_pr_text
 from agents.reviewer import review_draft
+from orchestrator import budget
 from orchestrator.errors import (
     BudgetExceeded,
     EditApplyError,
@@ -47,7 +49,12 @@ def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[U
         rt = runtime.context
         idx = state.get("step_index", 0)
         in_step = idx < len(state.get("plan", []))
-        rt.gateway.begin(state.get("usage"), step=idx + 1 if in_step else None,
+        # What this node spent before it paused (a resume re-runs it from its start) is
+        # spent: it is carried over from the pause, not taken from the state again.
+        usage, rt.carried_usage = rt.carried_usage or state.get("usage"), None
+        # The wall budget counts running time: the clock goes on from where it stopped.
+        usage = budget.resume_clock(usage or budget.new_usage())
+        rt.gateway.begin(usage, step=idx + 1 if in_step else None,
                          rule_id=state.get("route_rule") if in_step else None,
                          steps_done=len(state.get("steps_done", [])))
         await rt.fenced()  # a node may restore or write the worktree before anything else
@@ -60,8 +67,13 @@ def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[U
                 break
             except (BudgetExceeded, ModelError) as exc:
                 kind = "budget" if isinstance(exc, BudgetExceeded) else "model"
-                interrupt({"kind": kind, "reason": str(exc), "node": fn.__name__})
+                # The node's update is lost with the interrupt: the payload keeps what its
+                # model calls cost so far (read back by the runner on resume).
+                budget.stop_clock(rt.gateway.usage)
+                interrupt({"kind": kind, "reason": str(exc), "node": fn.__name__,
+                           "usage": rt.gateway.usage})
         update["usage"] = rt.gateway.usage
+        budget.stop_clock(update["usage"])
         return update
 
     # Not functools.wraps: LangGraph reads the wrapper's own signature to inject `runtime`.
@@ -394,7 +406,10 @@ async def checkpoint(state: JobState, rt: JobRuntime) -> Update:
 
 async def _checkpoint(state: JobState, rt: JobRuntime) -> Update:
     step_no, step = _current(state)
-    receipts = [r for r in rt.events_receipts() if r.step == step_no and r.kind == "model_call"]
+    # This run of the step: a step redone after a rollback has older receipts of its own.
+    since = state.get("step_started_ts", 0.0)
+    receipts = [r for r in rt.events_receipts()
+                if r.step == step_no and r.kind == "model_call" and r.ts >= since]
     edit_calls = [r for r in receipts if r.phase in ("edit", "review")]
     last = edit_calls[-1] if edit_calls else None
     record: StepRecord = {

@@ -216,6 +216,7 @@ async def _invoke(
     else:
         _refuse_foreign_commits(job, rt.ws, snap.values.get("checkpoint_sha"), "resuming")
         rt.sync_worktree(cast(JobState, snap.values))
+        rt.carried_usage = _paused_usage(snap)
         inp = Command(resume=resume_value) if snap.interrupts else None
         rt.events.emit("job.resume", node=[t.name for t in snap.tasks], resume=resume_value)
     job.resume_checkpoint_id = None
@@ -251,11 +252,21 @@ async def _mark_interrupted(job: JobRecord, rt: JobRuntime, graph: Any, config: 
     rt.events.emit("job.interrupted", steps=len(job.steps))
 
 
+def _paused_usage(snap: Any) -> dict[str, Any] | None:
+    """What the job had spent when a node paused mid-way (a budget or model pause): the
+    graph state holds the usage from before that node, its calls are in the payload."""
+    for pending in snap.interrupts or ():
+        payload = pending.value
+        if isinstance(payload, dict) and isinstance(payload.get("usage"), dict):
+            return dict(payload["usage"])
+    return None
+
+
 def _record(job: JobRecord, snap: Any) -> None:
     values = snap.values or {}
     job.plan = [s["intent"] for s in values.get("plan", [])]
     job.steps = list(values.get("steps_done", []))
-    job.budget = dict(values.get("usage", {}))
+    job.budget = _paused_usage(snap) or dict(values.get("usage", {}))
     job.head_sha = values.get("checkpoint_sha")
     job.pr_result = values.get("pr")
     if snap.interrupts:
@@ -355,6 +366,11 @@ async def _rollback_locked(job: JobRecord, step: int) -> str:
             break
         log.warning("job %s: rollback drops %s (step %s: %s)", job.job_id, c.sha[:12],
                     c.step, c.subject)
+    found = ws.worktree_tree()  # uncommitted changes: kept, not reset away unseen
+    if found is not None:
+        kept, ref = ws.keep_tree(found, job.job_id, f"rollback to step {step}")
+        log.warning("job %s: the worktree had uncommitted changes; kept as commit %s (%s): "
+                    "`git -C %s diff HEAD %s`", job.job_id, kept[:12], ref, ws.path, kept[:12])
     ws.restore(sha)
     job.resume_checkpoint_id = checkpoint_id
     job.status = "paused"

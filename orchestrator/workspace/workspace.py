@@ -21,7 +21,15 @@ from orchestrator.workspace.apply import DEFAULT_MAX_EDIT_BYTES, ApplyResult, pr
 from orchestrator.workspace.blobs import BlobRules
 from orchestrator.workspace.commits import LOG_FORMAT, CheckpointInfo, parse_log, step_of
 from orchestrator.workspace.edits import EditBlock
-from orchestrator.workspace.git import IDENTITY, git_ok, git_text, run_git, split_z
+from orchestrator.workspace.git import (
+    IDENTITY,
+    git_env,
+    git_ok,
+    git_proc,
+    git_text,
+    run_git,
+    split_z,
+)
 from orchestrator.workspace.gitguard import GitFilesGuard, guarded_files
 from orchestrator.workspace.pending import PendingChanges
 from orchestrator.workspace.treebuild import ObjectStore
@@ -287,6 +295,36 @@ class Workspace:
         self._head, self._head_tree = target, None
         self._pending.mark_clean(target)
         self._checked.add(target)
+
+    def worktree_tree(self) -> str | None:
+        """The tree of the worktree as it is (untracked files included, ignored ones not),
+        or None when it equals HEAD. Reads only: a scratch index, not the worktree's."""
+        self.settle()
+        if not snapshot.scan_entries(self.path):
+            return None
+        scratch = Path(git_text(self.path, "rev-parse", "--path-format=absolute",
+                                "--git-path", "tandem-kept.index").strip())
+        env = {**git_env(), "GIT_INDEX_FILE": str(scratch)}
+        try:
+            for args in (["read-tree", "HEAD"], ["add", "-A"], ["write-tree"]):
+                # A plain index: a split one would prune the worktree's shared index.
+                proc = git_proc(self.path, ["-c", "core.splitIndex=false", *args], env=env)
+                if proc.returncode != 0:
+                    raise GitError(f"git {args[0]} in {self.path} failed: "
+                                   f"{proc.stderr.decode(errors='replace').strip()[:300]}")
+            return proc.stdout.decode().strip()
+        finally:
+            scratch.unlink(missing_ok=True)
+
+    def keep_tree(self, tree: str, job_id: str, why: str) -> tuple[str, str]:
+        """Keep ``tree`` (changes found in the worktree) as a commit on top of HEAD under
+        ``refs/tandem/kept/<job_id>/<time>``, before they are reset away; returns
+        (sha, ref)."""
+        sha = git_text(self.path, "commit-tree", tree, "-p", "HEAD", "-m",
+                       f"tandem: worktree changes kept before {why}").strip()
+        ref = f"refs/tandem/kept/{job_id}/{time.strftime('%Y%m%d-%H%M%S')}-{sha[:8]}"
+        git_text(self.path, "update-ref", ref, sha)
+        return sha, ref
 
     def push_checkpoint(self, remote: str, job_id: str, sha: str) -> None:
         """Force-push checkpoint ``sha`` to ``refs/tandem/jobs/<job_id>`` on ``remote``
