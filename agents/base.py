@@ -41,19 +41,35 @@ class StructuredOutputError(ValueError):
     """A model answer that does not validate, with the message to send back for repair."""
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
+_FENCE_TAG = re.compile(r"^json\b")
+
+
+def _fenced_object(text: str) -> str | None:
+    """The first ```` ``` ```` (or ```` ```json ````) fenced block that holds one JSON
+    object. Linear in the answer's length: a lazy regex over an answer full of fences
+    backtracks quadratically (seconds of a blocked event loop per 100 kB)."""
+    for body in text.split("```")[1::2]:
+        body = _FENCE_TAG.sub("", body).strip()
+        if body.startswith("{") and body.endswith("}"):
+            return body
+    return None
 
 
 def parse_json_model(text: str, model: type[T]) -> T:
     """Validate the first JSON object in ``text`` (fenced or bare) as ``model``."""
-    match = _FENCE.search(text)
-    candidate = match.group(1) if match else text[text.find("{") : text.rfind("}") + 1]
+    candidate = _fenced_object(text)
+    if candidate is None:
+        candidate = text[text.find("{") : text.rfind("}") + 1]
     try:
         return model.model_validate(json.loads(candidate))
     except (json.JSONDecodeError, ValidationError) as exc:
         raise StructuredOutputError(
             f"the answer is not valid {model.__name__} JSON: {exc}"
         ) from exc
+    except RecursionError:  # nesting deeper than the decoder's stack: refused like the rest
+        raise StructuredOutputError(
+            f"the answer is not valid {model.__name__} JSON: it is nested too deeply"
+        ) from None
 
 
 async def call_structured(

@@ -2,25 +2,48 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+import unicodedata
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from agents.base import ModelCaller, Turn, call_structured, prompt
+from orchestrator.errors import UnsafePath
+from orchestrator.workspace.paths import normalize_edit_path
+
+MAX_PLAN_STEPS = 8
+MAX_INTENT_CHARS = 300
+MAX_STEP_FILES = 20
+
+
+def _one_line(value: Any) -> Any:
+    """An intent is a commit subject, a prompt line and a PR list item: one line of
+    printable text (a terminal escape or a line break from the model is dropped)."""
+    if not isinstance(value, str):
+        return value  # the type check reports it
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in value)
+    return " ".join(text.split())
 
 
 class PlanStep(BaseModel):
-    intent: str = Field(min_length=3)
-    files: list[str] = Field(default_factory=list)
+    intent: Annotated[str, BeforeValidator(_one_line)] = Field(
+        min_length=3, max_length=MAX_INTENT_CHARS)
+    files: list[str] = Field(default_factory=list, max_length=MAX_STEP_FILES)
 
     @field_validator("files")
     @classmethod
     def _relative(cls, files: list[str]) -> list[str]:
+        """The edit paths' own rules (the editor is shown these files), normalised."""
+        out: list[str] = []
         for f in files:
-            if f.startswith("/") or ".." in f.split("/") or f.split("/")[0] == ".git":
-                raise ValueError(f"file {f!r} must be a relative path inside the repository")
-        return files
-
-
-MAX_PLAN_STEPS = 8
+            try:
+                path = normalize_edit_path(f)
+            except UnsafePath:
+                raise ValueError(f"file {f[:200]!r} must be a relative path inside the "
+                                 "repository, outside .git") from None
+            if path not in out:
+                out.append(path)
+        return out
 
 
 class Plan(BaseModel):

@@ -1,10 +1,21 @@
-"""The PR writer: title and summary of the pull request, validated."""
+"""The PR writer: title and summary of the pull request, validated.
+
+The text is the model's, bound for a forge where it is rendered and acted upon: control
+characters and bidirectional overrides are dropped, HTML comments (hidden from a reviewer
+reading the rendered page) removed, ``@user``/``@org/team`` mentions quoted so that they
+ping nobody, and secrets redacted (a finding would otherwise stop the delivery).
+"""
 
 from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
 from agents.base import ModelCaller, StructuredOutputError, Turn, call_structured, prompt
+from orchestrator.secrets import redact
 
 
 class PRText(BaseModel):
@@ -12,15 +23,40 @@ class PRText(BaseModel):
     summary: str = Field(min_length=3, max_length=4000)
 
 
+_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+_MENTION = re.compile(r"(?<![\w@.`/])@[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?"
+                      r"(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
+
+
+def _printable(text: str, keep: str = "") -> str:
+    """``text`` without control, format (bidi overrides, zero-width) or separator
+    characters other than those in ``keep``."""
+    return "".join(
+        c if c in keep or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Zl", "Zp")
+        else " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else ""
+        for c in text
+    )
+
+
+def clean_pr_text(text: PRText, known_secrets: Sequence[str] = ()) -> PRText:
+    """The model's title and summary made safe to publish (see the module docstring)."""
+    title = " ".join(_printable(redact(text.title, known_secrets)).split())
+    summary = _HTML_COMMENT.sub("", _printable(text.summary.replace("\r\n", "\n"), "\n\t"))
+    summary = _MENTION.sub(lambda m: f"`{m.group(0)}`", redact(summary, known_secrets))
+    return PRText.model_construct(title=title, summary=summary.strip())
+
+
 async def write_pr_text(
-    call: ModelCaller, *, tier: str, task: str, steps: list[str]
+    call: ModelCaller, *, tier: str, task: str, steps: list[str],
+    known_secrets: Sequence[str] = (),
 ) -> PRText:
     """Title and summary; falls back to a plain one built from the task if the model fails."""
     listing = "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
     turns = [Turn("user", f"PR FOR TASK:\n{task}\n\nSTEPS DONE:\n{listing}")]
     try:
-        return await call_structured(call, tier=tier, phase="pr", instructions=prompt("pr_writer"),
-                                     turns=turns, model=PRText)
+        text = await call_structured(call, tier=tier, phase="pr",
+                                     instructions=prompt("pr_writer"), turns=turns, model=PRText)
     except StructuredOutputError:
         first = task.strip().splitlines()[0] if task.strip() else "Tandem changes"
         return PRText(title=first[:72], summary=f"Automated change for: {task.strip()[:500]}")
+    return clean_pr_text(text, known_secrets)

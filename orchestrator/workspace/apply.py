@@ -10,6 +10,7 @@ writes if a later one fails.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from orchestrator.workspace.match import NoMatch, closest_lines, replace_once
 from orchestrator.workspace.paths import safe_target
 
 DEFAULT_MAX_EDIT_BYTES = 2 * 1024 * 1024
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -129,6 +131,11 @@ def _apply_block(state: _FileState, block: EditBlock) -> bool:
         # A NUL byte makes git (and the gate's diff) treat the file as binary: its
         # content would pass the gate unseen. Edits are text.
         raise NoMatch("the replacement holds a NUL byte; edits are text only")
+    if _SURROGATE.search(block.replace):
+        # Not text: it cannot be encoded (a crash at write time) or, as an escaped byte,
+        # would smuggle bytes that are not UTF-8 into the file.
+        raise NoMatch("the replacement holds a lone surrogate (not valid Unicode); "
+                      "edits are UTF-8 text")
     if block.delete:
         if state.text is None:
             raise NoMatch("the file to delete does not exist")

@@ -10,6 +10,7 @@ import difflib
 from dataclasses import dataclass
 
 _MAX_CLOSEST_CANDIDATES = 20
+_MAX_SCORED_LINES = 12
 
 
 class NoMatch(Exception):
@@ -52,18 +53,31 @@ def _replace_fuzzy(content: str, search: str, replace: str) -> str:
         want.pop(0)
     if not want:
         raise NoMatch("the SEARCH section holds only whitespace")
-    normed = [_norm(line) for line in file_lines]
-    hits = [i for i in range(len(normed) - len(want) + 1) if normed[i : i + len(want)] == want]
+    hits = _line_hits([_norm(line) for line in file_lines], want)
     if not hits:
         raise NoMatch("the SEARCH lines were not found, not even ignoring whitespace")
     if len(hits) > 1:
-        raise NoMatch(f"the SEARCH lines match {len(hits)} places (ignoring whitespace); "
+        raise NoMatch("the SEARCH lines match more than one place (ignoring whitespace); "
                       "include more surrounding lines")
     start, end = hits[0], hits[0] + len(want)
     new = _reindent(search, replace, file_lines[start:end])
     if new and not new.endswith("\n") and end < len(file_lines):
         new += "\n"
     return "".join(file_lines[:start]) + new + "".join(file_lines[end:])
+
+
+def _line_hits(lines: list[str], want: list[str]) -> list[int]:
+    """Indexes where ``want`` starts in ``lines`` (at most two: one is all a caller needs
+    to tell unique from ambiguous). A substring search on the joined lines: comparing a
+    slice at every line is quadratic (minutes for a long SEARCH in a big, repetitive file)."""
+    haystack = "\n" + "\n".join(lines) + "\n"
+    needle = "\n" + "\n".join(want) + "\n"
+    hits: list[int] = []
+    at = haystack.find(needle)
+    while at != -1 and len(hits) < 2:
+        hits.append(haystack.count("\n", 0, at))  # a normalised line holds no "\n"
+        at = haystack.find(needle, at + 1)
+    return hits
 
 
 def _indent(line: str) -> str:
@@ -94,18 +108,21 @@ def closest_lines(content: str, search: str, context: int = 0) -> tuple[int, str
     if not file_lines or not want:
         return 1, ""
     size = len(want)
-    target = "\n".join(want)
+    # Scored on the first lines only: every window costs its length, so a long SEARCH
+    # over a long file would cost their product (minutes, on the event loop).
+    span = min(size, _MAX_SCORED_LINES)
+    target = "\n".join(want[:span])
     windows = range(max(1, len(file_lines) - size + 1))
     scored = sorted(
         windows,
         key=lambda i: -difflib.SequenceMatcher(
-            None, "\n".join(file_lines[i : i + size]), target
+            None, "\n".join(file_lines[i : i + span]), target
         ).quick_ratio(),
     )[:_MAX_CLOSEST_CANDIDATES]
     best = max(
         scored,
         key=lambda i: difflib.SequenceMatcher(
-            None, "\n".join(file_lines[i : i + size]), target
+            None, "\n".join(file_lines[i : i + span]), target
         ).ratio(),
     )
     lo = max(0, best - context)

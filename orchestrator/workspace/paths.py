@@ -9,12 +9,25 @@ from __future__ import annotations
 import os
 import re
 import stat
+import unicodedata
 from pathlib import Path, PurePosixPath
 
 from orchestrator.errors import UnsafePath
 
 BINARY_SNIFF_BYTES = 8000  # the same window git uses to call a file binary
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+# Code points HFS+ ignores in names: ".g\u200cit" is ".git" on a Mac (git's is_hfs_dotgit).
+_HFS_IGNORED = dict.fromkeys(
+    [0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
+)
+
+
+def is_git_name(part: str) -> bool:
+    """True when one path component names ``.git`` on some file system git protects:
+    any case, HFS+ ignorable code points, NTFS trailing dots/spaces or ``:stream``, and
+    the 8.3 short name ``git~1``. Such a component in a commit is a checkout of .git."""
+    name = part.translate(_HFS_IGNORED).lower().split(":", 1)[0].rstrip(" .")
+    return name in (".git", "git~1")
 
 
 def normalize_edit_path(raw: str) -> str:
@@ -22,6 +35,9 @@ def normalize_edit_path(raw: str) -> str:
     path = raw.strip()
     if not path or "\0" in path:
         raise UnsafePath(f"refused edit path {raw!r}: empty or contains a NUL byte")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in path):
+        raise UnsafePath(f"refused edit path {raw[:200]!r}: it contains a control character "
+                         "or text that is not valid Unicode")
     if path.startswith(("/", "\\", "~")) or _DRIVE.match(path):
         raise UnsafePath(f"refused edit path {raw!r}: absolute paths are not allowed; "
                          "use a path relative to the repository root")
@@ -30,7 +46,7 @@ def normalize_edit_path(raw: str) -> str:
         raise UnsafePath(f"refused edit path {raw!r}: it names the repository root")
     if ".." in parts:
         raise UnsafePath(f"refused edit path {raw!r}: '..' is not allowed")
-    if any(p.lower() == ".git" for p in parts):
+    if any(is_git_name(p) for p in parts):
         raise UnsafePath(f"refused edit path {raw!r}: files under .git are not editable")
     return "/".join(parts)
 
@@ -49,7 +65,7 @@ def safe_target(root: Path, raw: str) -> tuple[str, Path]:
         raise UnsafePath(
             f"refused edit path {rel!r}: it resolves outside the worktree (through a symlink)"
         ) from None
-    if not real_rel.parts or any(p.lower() == ".git" for p in real_rel.parts):
+    if not real_rel.parts or any(is_git_name(p) for p in real_rel.parts):
         raise UnsafePath(f"refused edit path {rel!r}: it resolves into .git or the root")
     _check_existing(rel, real)
     return real_rel.as_posix(), real
