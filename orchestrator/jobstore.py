@@ -178,7 +178,10 @@ def running_pid(job: JobRecord) -> int | None:
     return None
 
 
-def list_jobs() -> list[JobRecord]:
+def list_jobs(skipped: list[tuple[Path, str]] | None = None) -> list[JobRecord]:
+    """Every job of this machine, newest first. A record that cannot be read (damaged,
+    unreadable) is left out of the list and, when ``skipped`` is given, added to it with
+    the reason, so the listing can say so instead of a job silently vanishing."""
     root = jobs_root()
     if not root.exists():
         return []
@@ -186,6 +189,12 @@ def list_jobs() -> list[JobRecord]:
     for path in root.glob("*/job.json"):
         try:
             out.append(JobRecord(**json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, ValueError):
-            continue
+        except (OSError, ValueError) as exc:
+            if skipped is not None:
+                skipped.append((path, _first_line(exc)))
     return sorted(out, key=lambda j: j.created_ts, reverse=True)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:200]

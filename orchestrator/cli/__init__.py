@@ -3,7 +3,8 @@
 Sub-commands live in their own modules and are imported only when used, so a quick
 ``tandem --help`` stays quick and each area owns its file. Every ``TandemError`` is
 printed as one line (``tandem: error: ...``) with exit status 2; anything else is a bug
-and keeps its traceback.
+and keeps its traceback. With ``--json``, a command that fails before printing its result
+also prints ``{"error": ..., "exit_code": ...}`` on stdout, so a script always reads JSON.
 """
 
 from __future__ import annotations
@@ -85,9 +86,33 @@ def cli() -> None:
     """
 
 
+_json_emitted = False
+
+
 def emit_json(obj: Any) -> None:
     """Print one JSON document on stdout (for ``--json`` output)."""
+    global _json_emitted
+    _json_emitted = True
     click.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """``--json`` among the options (not after ``--``, where it is an argument)."""
+    return "--json" in (argv[:argv.index("--")] if "--" in argv else argv)
+
+
+def _fail(message: str, code: int, *, json_out: bool, shown: bool = False) -> None:
+    """One line on stderr (unless ``shown`` already); with ``--json`` and no result printed
+    yet, the same on stdout as a JSON document. Then exit with ``code``."""
+    if not shown:
+        click.echo(message, err=True)
+    if json_out and not _json_emitted:
+        text = message.removeprefix("tandem: ").removeprefix("error: ")
+        try:
+            click.echo(json.dumps({"error": text, "exit_code": code}))
+        except OSError:  # stdout closed by the reader: the exit status still says it
+            pass
+    sys.exit(code)
 
 
 def check_env_redis_url() -> None:
@@ -113,18 +138,19 @@ def _setup_logging() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global _json_emitted
+    _json_emitted = False
     _setup_logging()
+    args = list(sys.argv[1:] if argv is None else argv)
+    json_out = _wants_json(args)
     try:
-        cli.main(args=argv, prog_name="tandem", standalone_mode=False)
+        cli.main(args=args, prog_name="tandem", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("tandem: aborted", err=True)
-        sys.exit(130)
+        _fail("tandem: aborted", 130, json_out=json_out)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        _fail(exc.format_message(), exc.exit_code, json_out=json_out, shown=True)
     except TandemError as exc:
-        click.echo(f"tandem: error: {exc}", err=True)
-        sys.exit(2)
+        _fail(f"tandem: error: {exc}", 2, json_out=json_out)
     except KeyboardInterrupt:
-        click.echo("tandem: interrupted", err=True)
-        sys.exit(130)
+        _fail("tandem: interrupted", 130, json_out=json_out)

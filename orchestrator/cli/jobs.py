@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,7 @@ def _execute(job: JobRecord, *, json_out: bool, resume_value: Any = None,
         job = asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
         progress.close()
-        _interrupted(job.job_id)
+        _interrupted(job.job_id, json_out=json_out)
     except TandemError:
         progress.close()
         if new and not job.events_path.exists():  # refused before it started: no record
@@ -54,11 +56,14 @@ def _execute(job: JobRecord, *, json_out: bool, resume_value: Any = None,
     return job
 
 
-def _interrupted(job_id: str) -> None:
+def _interrupted(job_id: str, *, json_out: bool = False) -> None:
     job = load_job(job_id)
     done = f"after step {job.steps[-1]['step']}" if job.steps else "before its first checkpoint"
-    click.echo(f"tandem: job {job_id} interrupted {done}; continue with "
-               f"`tandem resume {job_id}`", err=True)
+    message = f"job {job_id} interrupted {done}; continue with `tandem resume {job_id}`"
+    click.echo(f"tandem: {message}", err=True)
+    if json_out:  # a script reads JSON on stdout whatever the outcome
+        emit_json({"job_id": job_id, "status": "interrupted", "error": message,
+                   "exit_code": 130})
     sys.exit(130)
 
 
@@ -115,10 +120,49 @@ def check_forge_token(pr_kind: str, forge: dict[str, Any] | None = None) -> None
         forge_token(ForgeConfig(kind=pr_kind, **(forge or {})))  # type: ignore[arg-type]
 
 
+def read_task(task: str) -> str:
+    """TASK as given, or read from stdin when it is ``-`` (a task longer than the
+    command line allows, or one written by another program)."""
+    if task != "-":
+        return task
+    if sys.stdin is None or sys.stdin.isatty():
+        raise ConfigError("TASK is `-` but nothing is piped in: e.g. "
+                          "`tandem run . - < task.md`")
+    return sys.stdin.read()
+
+
 def check_task(task: str) -> None:
     if not task.strip():
         raise ConfigError("the task is empty: say what to do, e.g. "
                           '`tandem run . "Fix the failing test in tests/test_cart.py"`')
+
+
+def check_test_cmd(test_cmd: str | None) -> None:
+    """``--test`` is split as a shell would split it: a command that cannot be split, or
+    that is empty, is refused before the job spends anything (not after its first step)."""
+    if test_cmd is None:
+        return
+    try:
+        argv = shlex.split(test_cmd)
+    except ValueError as exc:
+        raise ConfigError(f"--test {test_cmd!r}: {str(exc).lower()}: check the quotes "
+                          "(the command is split as a shell would split it)") from None
+    if not argv:
+        raise ConfigError('--test is empty: give the command to run, e.g. --test "pytest -q"')
+
+
+def check_home() -> None:
+    """The Tandem home is created if missing and must be writable: said before a job
+    creates anything in it (records, worktrees, the sample repository)."""
+    home = get_settings().home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"TANDEM_HOME {home} cannot be written ({exc.strerror or exc}): "
+                          "set TANDEM_HOME to a folder you can write (default ~/.tandem)"
+                          ) from None
 
 
 def _new_job(repo: Path, task: str, **fields: Any) -> JobRecord:
@@ -151,20 +195,30 @@ def run(repo: Path, task: str, policy: str | None, overrides: tuple[str, ...],
     """Carry TASK out on the git repository REPO: plan, route each step to the fast or the
     deep model, verify, checkpoint, and finish with a pull request (or PR bundle).
 
+    \b
+    Examples:
+      tandem run ~/src/app "Fix the off-by-one in pagination" --test "pytest -q"
+      tandem run . - --pr github < task.md     # TASK `-`: read it from stdin
+
     The repository's own working tree, index and branches are never touched: the job
     works in its own worktree on branch tandem/<slug>-<job>.
 
     Exit status: 0 done, 1 failed or rejected, 2 bad input, 3 paused (a budget, a
-    provider error or an approval: see `tandem show JOB`, then `tandem resume JOB`).
+    provider error or an approval: see `tandem show JOB`, then `tandem resume JOB`),
+    130 interrupted (Ctrl-C or SIGTERM: `tandem resume JOB` continues it). With --json,
+    a failure before the summary prints {"error": ..., "exit_code": ...}.
     """
     from orchestrator.policy import load_policy
     from orchestrator.runner import check_runnable
 
+    task = read_task(task)
     check_task(task)
+    check_test_cmd(test_cmd)
     root = check_repo_root(repo)
     check_runnable(load_policy(policy, repo=root, overrides=overrides), tape)
     forge = {"repo": forge_repo} if forge_repo else {}
     check_forge_token(pr_kind, forge)
+    check_home()
     job = _new_job(root, task, policy=policy, overrides=list(overrides), test_cmd=test_cmd,
                    base_ref=base_ref, pr=pr_kind, tape=tape, forge=forge)
     if not json_out:
@@ -208,6 +262,7 @@ def demo(target: Path | None, policy: str, pr_kind: str, json_out: bool) -> None
 
     load_policy(policy)  # a bad --policy is refused before anything is created
     check_forge_token(pr_kind)
+    check_home()
     target = target or get_settings().home / "demo" / time.strftime("shop-%Y%m%d-%H%M%S")
     repo = create_demo_repo(target)
     if not json_out:
@@ -237,6 +292,10 @@ def resume(job_id: str, overrides: tuple[str, ...], note: str | None, json_out: 
         raise ConfigError(f"job {job.job_id} waits for a human decision: "
                           f"`tandem approve {job.job_id}` or `tandem reject {job.job_id} "
                           "--reason ...`")
+    if overrides:  # checked before they are saved: a typo must not stick to the job
+        from orchestrator.runner import job_policy
+
+        job_policy(job.model_copy(update={"overrides": [*job.overrides, *overrides]}))
     job.overrides = [*job.overrides, *overrides]
     job.save()
     execute(job, json_out=json_out, resume_value={"note": note})
@@ -294,10 +353,13 @@ def jobs(json_out: bool, redis_url: str | None, prefix: str) -> None:
         if json_out:
             emit_json(queued)
         for entry in [] if json_out else queued:
-            task = entry.get("spec", {}).get("task", "")
-            click.echo(f"{entry['id']}  {entry['state']:<9} {task[:60]}")
+            task = _one_line(str(entry.get("spec", {}).get("task", "")))
+            click.echo(f"{entry['id']}  {entry['state']:<9} {task}")
         return
-    records = [_live_status(j) for j in list_jobs()]
+    skipped: list[tuple[Path, str]] = []
+    records = [_live_status(j) for j in list_jobs(skipped)]
+    for path, why in skipped:
+        click.echo(f"warning: {path}: cannot be read, left out of the list ({why})", err=True)
     if json_out:
         emit_json([{"job_id": j.job_id, "status": j.status, "task": j.task, "repo": j.repo,
                     "steps": len(j.steps), "pause_reason": j.pause_reason} for j in records])
@@ -306,7 +368,13 @@ def jobs(json_out: bool, redis_url: str | None, prefix: str) -> None:
         click.echo("no jobs yet: try `tandem demo`")
     for j in records:
         reason = f" ({j.pause_reason})" if j.pause_reason else ""
-        click.echo(f"{j.job_id}  {j.status:<9} {len(j.steps)} steps  {j.task[:60]}{reason}")
+        click.echo(f"{j.job_id}  {j.status:<9} {len(j.steps)} steps  {_one_line(j.task)}"
+                   f"{reason}")
+
+
+def _one_line(task: str, width: int = 60) -> str:
+    """A task as one line of the listing (a task read from a file has newlines)."""
+    return " ".join(task.split())[:width]
 
 
 def _live_status(job: JobRecord) -> JobRecord:

@@ -102,6 +102,9 @@ def chat(repo: Path, policy: str | None, test_cmd: str | None, pr_kind: str,
     Each task runs as a job on its own branch, starting from the previous task's result.
     """
     from orchestrator.chat import ChatSession
+    from orchestrator.cli.jobs import check_home, check_test_cmd
 
+    check_test_cmd(test_cmd)
     check_env_redis_url()
+    check_home()
     ChatSession(repo, policy=policy, test_cmd=test_cmd, pr=pr_kind, tape=tape).loop()

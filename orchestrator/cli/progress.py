@@ -199,27 +199,34 @@ def receipts_table(job: JobRecord) -> None:
         table.add_column(col)
     receipts = job.receipts
     for r in receipts:
-        table.add_row(
+        # Cells are literal text: a served model's name or a rule id with brackets is
+        # not markup.
+        table.add_row(*(Text(cell) for cell in (
             str(r.step or "-"), r.phase, r.tier or "-", r.rule_id or "-", r.action or "-",
             r.served_model or "-",
             f"{r.tokens_in}/{r.tokens_out}" if r.kind == "model_call" else "-",
             f"{r.cost_usd:.4f}" if r.kind == "model_call" else "-",
             f"{r.tokens_per_s:.0f}" if r.tokens_per_s else "-",
             (r.checkpoint_sha or "")[:10] or "-",
-        )
+        )))
     console.print(table)
     for s in job.steps:
         for e in s.get("escalations", []):
-            console.print(f"step {s['step']} escalation: {e}")
+            console.print(f"step {_x(s['step'])} escalation: {_x(e)}")
     if job.pause_reason and job.status == "paused":
         nxt = (f"`tandem approve {job.job_id}` or `tandem reject {job.job_id} --reason ...`"
                if job.pause_reason.startswith("approval") else f"`tandem resume {job.job_id}`")
-        console.print(f"[yellow]paused[/]: {job.pause_reason} — {nxt}")
+        console.print(f"[yellow]paused[/]: {_x(job.pause_reason)} — {nxt}")
     if job.error:
-        console.print(f"[red]error[/]: {job.error}")
+        console.print(f"[red]error[/]: {_x(job.error)}")
     if job.pr_result:
         where = job.pr_result.get("bundle_dir") or job.pr_result.get("url")
-        console.print(f"pull request: {where}")
+        if where:
+            console.print(f"pull request: {_x(where)}")
+        else:  # --pr none: the work stays on the job branch
+            console.print(f"pull request: none (--pr none); the work is on branch "
+                          f"{_x(job.branch)}: `tandem pr {job.job_id} --pr github` (or "
+                          "gitlab, bundle) delivers it")
     calls = [r for r in receipts if r.kind == "model_call"]
     cost = job.budget.get("cost_usd") or sum(r.cost_usd for r in calls)
     tokens = dict(job.budget.get("tokens") or {})

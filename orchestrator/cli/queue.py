@@ -107,9 +107,15 @@ def submit(
 ) -> None:
     """Queue TASK on REPO for the workers of a shared Redis; prints the job id.
 
-    REPO is a path every worker can reach (or a git URL). Follow the job with
+    REPO is a path every worker can reach (or a git URL); TASK `-` reads the task from
+    stdin. Follow the job with
     `tandem show JOB --follow`; stop it with `tandem cancel JOB`.
     """
+    from orchestrator.cli.jobs import check_task, check_test_cmd, read_task
+
+    task = read_task(task)
+    check_task(task)
+    check_test_cmd(test_cmd)
     local = Path(repo).expanduser()
     _check_submission(local, policy, overrides, base_ref)
     if tape is not None:

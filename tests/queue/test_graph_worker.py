@@ -118,7 +118,9 @@ async def test_a_job_submitted_with_a_tape_runs_on_the_workers_simulator(
     args = ["submit", str(demo_repo), "Add slugify", "--policy", "default",
             "--test", DEMO_TEST_CMD, "--redis-url", redis_url, "--prefix", prefix, "--json"]
     code, out, err = await asyncio.to_thread(run_cli, capsys, *args, "--tape", str(bad))
-    assert code == 2 and out == "" and "no tape entries" in err and err.count("\n") == 1
+    assert code == 2 and "no tape entries" in err and err.count("\n") == 1
+    assert json.loads(out) == {"error": err.strip().removeprefix("tandem: error: "),
+                               "exit_code": 2}  # --json: stdout is JSON even on error
     code, out, err = await asyncio.to_thread(run_cli, capsys, *args, "--tape", str(tape))
     assert code == 0, err
     job_id = json.loads(out)["job_id"]
