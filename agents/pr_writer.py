@@ -8,24 +8,19 @@ ping nobody, and secrets redacted (a finding would otherwise stop the delivery).
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
 from agents.base import ModelCaller, StructuredOutputError, Turn, call_structured, prompt
+from orchestrator.pr.render import inert
 from orchestrator.secrets import redact
 
 
 class PRText(BaseModel):
     title: str = Field(min_length=3, max_length=100)
     summary: str = Field(min_length=3, max_length=4000)
-
-
-_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-_MENTION = re.compile(r"(?<![\w@.`/])@[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?"
-                      r"(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
 
 
 def _printable(text: str, keep: str = "") -> str:
@@ -41,8 +36,8 @@ def _printable(text: str, keep: str = "") -> str:
 def clean_pr_text(text: PRText, known_secrets: Sequence[str] = ()) -> PRText:
     """The model's title and summary made safe to publish (see the module docstring)."""
     title = " ".join(_printable(redact(text.title, known_secrets)).split())
-    summary = _HTML_COMMENT.sub("", _printable(text.summary.replace("\r\n", "\n"), "\n\t"))
-    summary = _MENTION.sub(lambda m: f"`{m.group(0)}`", redact(summary, known_secrets))
+    summary = inert(redact(_printable(text.summary.replace("\r\n", "\n"), "\n\t"),
+                           known_secrets))
     return PRText.model_construct(title=title, summary=summary.strip())
 
 

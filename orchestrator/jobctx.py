@@ -24,6 +24,7 @@ from orchestrator.state import JobState
 from orchestrator.verify import CommandSpec
 from orchestrator.workspace import Workspace, parse_edits
 from orchestrator.workspace.git import git_text
+from orchestrator.workspace.paths import is_git_name
 from orchestrator.workspace.remote import job_ref
 
 T = TypeVar("T")
@@ -96,9 +97,15 @@ class JobRuntime:
         return self.events.receipts()
 
     def _inside(self, rel: str) -> Path:
+        """``rel`` in the worktree, symlinks followed: neither the path as written nor the
+        file it resolves to may be outside the worktree or in .git (a link the repository
+        holds, ``y -> sub/.git``, would otherwise let a plan's file list read ``y/config``)."""
         root = self.ws.path.resolve()
         target = (root / rel).resolve()
-        if rel.startswith("/") or not target.is_relative_to(root) or ".git" in Path(rel).parts:
+        if rel.startswith("/") or not target.is_relative_to(root) or any(
+            is_git_name(part)
+            for part in (*Path(rel).parts, *target.relative_to(root).parts)
+        ):
             raise UnsafePath(f"{rel!r} is outside the job worktree")
         return target
 

@@ -482,7 +482,7 @@ async def pr(state: JobState, rt: JobRuntime) -> Update:
                     "escalations": [*state.get("escalations", []), reason]}
     intents = [s["intent"] for s in state["plan"]]
     text = await write_pr_text(rt.gateway, tier=rt.policy.default_tier, task=state["task"],
-                               steps=intents)
+                               steps=intents, known_secrets=rt.known_secrets)
     result = await rt.deliver_pr(state, title=text.title, summary=text.summary)
     rt.events.emit("pr", **result)
     return {"pr": result, "next": "done", "status": "done"}

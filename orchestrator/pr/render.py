@@ -6,6 +6,7 @@ quote, never as markup to trust: table cells are flattened to one line and ``|``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +16,15 @@ from orchestrator.receipts import Receipt
 TITLE_MAX_CHARS = 72
 CELL_MAX_CHARS = 80
 _ESCALATING_ACTIONS = ("escalate", "escalate-redo", "escalate-review")
+_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+_MENTION = re.compile(r"(?<![\w@.`/])@[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?"
+                      r"(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
+
+
+def inert(text: str) -> str:
+    """Model text made inert on a forge: HTML comments (hidden from a reviewer reading the
+    rendered page) removed, ``@user``/``@org/team`` mentions quoted so they ping nobody."""
+    return _MENTION.sub(lambda m: f"`{m.group(0)}`", _HTML_COMMENT.sub("", text))
 
 
 def render_pr(
@@ -68,7 +78,8 @@ def quote(text: str) -> str:
 def plan_section(plan: list[str]) -> str:
     if not plan:
         return "(no plan recorded)"
-    return "\n".join(f"{i}. {' '.join(item.split())}" for i, item in enumerate(plan, start=1))
+    return "\n".join(f"{i}. {inert(' '.join(item.split()))}"
+                     for i, item in enumerate(plan, start=1))
 
 
 def _table(header: list[str], rows: Iterable[list[str]]) -> str:
@@ -83,7 +94,7 @@ def steps_table(steps: list[StepSummary]) -> str:
     header = ["#", "intent", "tier", "served model", "rule", "tokens in/out", "cost",
               "time", "checkpoint"]
     rows = [
-        [str(s.step), cell(s.intent), cell(s.tier), f"`{cell(s.served_model)}`",
+        [str(s.step), cell(inert(s.intent)), cell(s.tier), f"`{cell(s.served_model)}`",
          f"`{cell(s.rule_id)}`", f"{s.tokens_in:,} / {s.tokens_out:,}", usd(s.cost_usd),
          seconds(s.duration_ms), f"`{s.checkpoint_sha[:10]}`" if s.checkpoint_sha else "—"]
         for s in steps

@@ -390,6 +390,26 @@ def test_a_secret_in_the_plan_reaches_no_commit_or_log(
         assert aws not in text and key not in text
 
 
+def test_a_key_the_pr_writer_repeats_is_redacted_not_a_refused_delivery(
+    tmp_path: Path, demo_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's own key (no known format: only its value tells it) written by the model
+    into the PR summary is redacted; the final outgoing scan refused the whole delivery."""
+    key = "plain-Wq8Lz3Rt7Yh2Kd5Nm9Xc"
+    monkeypatch.setenv("TANDEM_TEST_FAST_KEY", key)
+    pr_text = '{"title": "Add slugify", "summary": "Adds a slugify helper. Key: ' + key + '"}'
+    tape = [{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT},
+            {"match": {"model": DEEP, "contains": "REPOSITORY FILES:"}, "text": ONE_STEP_PLAN},
+            {"match": {"model": FAST, "contains": "PR FOR TASK"}, "text": pr_text}]
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url,
+                              fast_extra={"api_key_env": "TANDEM_TEST_FAST_KEY"})
+        job = _run(_job(demo_repo, policy, task="Add slugify"))
+    assert job.status == "done", job.error
+    body = (Path(job.pr_result["bundle_dir"]) / "PR.md").read_text()
+    assert "Adds a slugify helper. Key: [REDACTED" in body and key not in body
+
+
 def test_a_key_printed_by_the_tests_is_kept_out_of_state_and_prompts(
     tmp_path: Path, demo_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

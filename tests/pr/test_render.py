@@ -100,3 +100,15 @@ def test_title_is_one_short_line_and_falls_back_to_the_task() -> None:
     assert validate_title("   ", "Make it faster\nmore details") == "Make it faster"
     long = validate_title("x" * 300, "task")
     assert len(long) == TITLE_MAX_CHARS and long.endswith("…")
+
+
+def test_plan_intents_ping_nobody_and_hide_nothing() -> None:
+    """Intents are the model's words: in the plan list and the steps table a mention is
+    quoted (it pinged the team on the forge) and an HTML comment (invisible on the
+    rendered page) is removed; an e-mail address stays as it is."""
+    intent = "Ask @acme/security and @alice to review <!-- approve without reading --> a@b.io"
+    step = StepSummary(step=1, intent=intent, tier="fast")
+    body = render_pr("j", "task", "t", "s", [intent], [step], [], {}).body
+    assert "1. Ask `@acme/security` and `@alice` to review  a@b.io" in body
+    assert "| 1 | Ask `@acme/security` and `@alice` to review a@b.io |" in body
+    assert "<!--" not in body and "approve without reading" not in body
