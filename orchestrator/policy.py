@@ -15,6 +15,7 @@ routing decision names the rule that made it.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -225,8 +226,23 @@ class GateRule(_Rule):
 
 class VerifyCommand(_Strict):
     name: str
-    cmd: list[str] | str = Field(description="argv list, or a shell string run by /bin/sh -c.")
+    cmd: list[str] | str = Field(
+        description="argv list, or a string split like a shell line (quotes honoured; no "
+        "shell runs it: no pipes, globs or variables). `{python}` is Tandem's interpreter."
+    )
     timeout_s: float = Field(default=600.0, gt=0)
+
+    @field_validator("cmd")
+    @classmethod
+    def _splits(cls, v: list[str] | str) -> list[str] | str:
+        # Refused when the policy loads, not when the first step is verified.
+        try:
+            argv = shlex.split(v) if isinstance(v, str) else v
+        except ValueError as exc:
+            raise ValueError(f"cannot be split ({str(exc).lower()}): check the quotes") from None
+        if not argv or not argv[0]:
+            raise ValueError("is empty: give the command to run, e.g. 'pytest -q'")
+        return v
 
 
 class Verify(_Strict):

@@ -346,6 +346,9 @@ def _policy_file(target: str, referrer: str | None) -> Path:
         path = Path(referrer).parent / path
     if path.is_file():
         return path
+    if path.is_dir():
+        raise PolicyError("is a directory: give a policy YAML file (a repository's own policy "
+                          "is its .tandem/policy.yaml, read without --policy)", file=target)
     names = ", ".join(builtin_policy_names())
     raise PolicyError(f"no such policy file or built-in name (built-ins: {names})", file=target)
 

@@ -164,6 +164,11 @@ def test_relative_ca_file_is_read_next_to_the_policy_file(tmp_path: Path) -> Non
          "route_rules.r.when.min_files", 4, "integer"),
         ("extends: default\ntiers:\n  fast:\n    models:\n      - provider: telepathy\n"
          "        base_url: x\n        model: m\n", "tiers.fast.models.0.provider", 5, "openai-ws"),
+        # a verification command is split like a shell line when the policy loads
+        ("extends: default\nverify:\n  commands:\n    - name: t\n      cmd: \"pytest 'x\"\n",
+         "verify.commands.0.cmd", 5, "no closing quotation"),
+        ("extends: default\nverify:\n  commands:\n    - name: t\n      cmd: '  '\n",
+         "verify.commands.0.cmd", 5, "is empty"),
     ],
 )
 def test_bad_policy_names_file_line_and_field(
@@ -198,6 +203,12 @@ def test_bad_override_names_the_override() -> None:
 def test_unknown_policy_name_lists_builtins() -> None:
     with pytest.raises(PolicyError, match="built-ins: .*default"):
         load_policy("no-such-policy", user_path=NO_USER)
+
+
+def test_a_directory_given_as_the_policy_is_named_as_one(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="is a directory: give a policy YAML file") as info:
+        load_policy(str(tmp_path), user_path=NO_USER)
+    assert info.value.file == str(tmp_path)
 
 
 def test_user_layer_from_tandem_home(_tandem_home: Path) -> None:
