@@ -100,6 +100,16 @@ def prepare_edits(
             f"{len(problems)} of {len(blocks)} edit blocks did not apply; nothing was "
             "written. Resend all blocks, fixed.\n" + "\n".join(problems)
         )
+    # What an edit writes is bounded like what it reads: a model cannot create or grow a
+    # file past the limit (which the gate could not scan and the checkpoint would leave out).
+    too_big = [(rel, n) for rel, n in ((rel, len(_new_bytes(st) or b"")) for rel, st in
+                                       files.items()) if n > max_file_bytes]
+    if too_big:
+        raise EditApplyError(
+            "the edit would make " + ", ".join(f"{rel} {n} bytes" for rel, n in too_big)
+            + f", over the {max_file_bytes}-byte limit for edited files; nothing was "
+            "written. Resend the blocks with smaller files."
+        )
     return EditPlan(files, fuzzy, len(blocks))
 
 

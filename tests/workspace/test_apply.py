@@ -135,3 +135,17 @@ def test_a_nul_byte_in_an_edit_is_refused(ws: Workspace) -> None:
     assert "2 of 2 edit blocks did not apply" in str(err.value)
     assert not (ws.path / "new.dat").exists()
     assert (ws.path / "app.py").read_text() == "def add(a, b):\n    return a + b\n"
+
+
+def test_an_edit_cannot_create_or_grow_a_file_past_the_limit(ws: Workspace) -> None:
+    big = "x = 1\n" * 200  # 1,200 bytes
+    text = block("huge.py", "", big) + block("app.py", "    return a + b\n", "    return 0\n")
+    with pytest.raises(EditApplyError, match=r"huge\.py 1200 bytes, over the 1000-byte limit"):
+        prepare_edits(ws.path, parse_edits(text), max_file_bytes=1000)
+    grow = block("app.py", "    return a + b\n", big)
+    with pytest.raises(EditApplyError, match=r"app\.py \d+ bytes, over the 1000-byte limit"):
+        prepare_edits(ws.path, parse_edits(grow), max_file_bytes=1000)
+    assert not (ws.path / "huge.py").exists()
+    plan = prepare_edits(ws.path, parse_edits(block("small.py", "", "x = 1\n")),
+                         max_file_bytes=1000)
+    assert plan.contents() == {"small.py": b"x = 1\n"}
