@@ -33,6 +33,7 @@ from orchestrator.models import (
     ModelClient,
     ModelRequest,
     TextDelta,
+    Usage,
     make_client,
 )
 from orchestrator.policy import ModelEntry, Policy
@@ -71,6 +72,41 @@ def endpoint_config(entry: ModelEntry, sim_url: str | None) -> EndpointConfig:
 
 def _native_steer(entry: ModelEntry) -> bool:
     return entry.provider == "openai-ws" and entry.steer_supported
+
+
+class _Spent:
+    """The usage of one model call's generations: the answer kept, and any the provider
+    bills without it being used (redirected by a steer, failed or cut short mid-stream)."""
+
+    __slots__ = ("cached_tokens", "estimated", "generations", "input_tokens", "output_tokens")
+
+    def __init__(self) -> None:
+        self.input_tokens = self.output_tokens = self.cached_tokens = self.generations = 0
+        self.estimated = False
+
+    def add(self, usage: Usage, *, estimated: bool = False) -> None:
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        self.cached_tokens += usage.cached_tokens
+        self.generations += 1
+        self.estimated = self.estimated or estimated
+
+    def add_unfinished(self, reported: Usage | None, streamed: int, request: ModelRequest) -> None:
+        """A generation that ended without a usable answer: what the provider reported,
+        else (a stream cut short) an estimate from what streamed (input at about four
+        characters a token), is still spent."""
+        if reported is not None:
+            self.add(reported)
+        elif streamed:
+            chars = len(request.instructions or "") + sum(len(m.content)
+                                                          for m in request.messages)
+            self.add(Usage(input_tokens=chars // 4, output_tokens=streamed), estimated=True)
+
+
+def _ended_early(model: str, event: Failed | Incomplete) -> ResponseFailed:
+    if isinstance(event, Failed):
+        return ResponseFailed(f"{model}: {event.error}", reason=event.code)
+    return ResponseFailed(f"{model} stopped early: {event.reason}", reason=event.reason)
 
 
 class ModelGateway:
@@ -160,34 +196,39 @@ class ModelGateway:
         redirect = Redirect(client, self.events, native=_native_steer(entry), step=self.step,
                             queued=self.inbox.take_pending())
         self.inbox.attach(redirect.on_steer)
+        spent = _Spent()
         try:
-            completed = await self._steered(client, tier, phase, request, redirect)
+            completed = await self._steered(client, tier, phase, request, redirect, spent)
             self.inbox.settle()  # the generation kept took its steers
-        except ModelError:
+        except ModelError as exc:
             # No generation took these steers: they go with the tier's next model (a
             # fallback) or the job's next call, not away with the failed one.
             self.inbox.requeue(redirect.steers)
+            self._charge_failed(entry, tier, phase, spent, start, exc)
+            raise
+        except BaseException:  # cancelled (the job stops): what streamed is still billed
+            self._charge(entry, tier, spent)
             raise
         finally:
             self.inbox.detach()
             await redirect.aclose()
         m = client.last_metrics
         served = completed.served_model or (m.served_model if m else None)
-        usage = completed.usage
-        cost = entry.cost_usd(usage.input_tokens, usage.output_tokens, usage.cached_tokens)
-        budget.add_call(self.usage, tier, usage.input_tokens + usage.output_tokens, cost)
+        cost = self._charge(entry, tier, spent)
         receipt = Receipt(
             job_id=self.job_id, step=self.step, phase=phase,  # type: ignore[arg-type]
             kind="model_call", tier=tier, rule_id=self.rule_id,
             requested_model=entry.model, served_model=served,
-            transport=m.transport if m else None, tokens_in=usage.input_tokens,
-            tokens_out=usage.output_tokens, tokens_cached=usage.cached_tokens, cost_usd=cost,
+            transport=m.transport if m else None, tokens_in=spent.input_tokens,
+            tokens_out=spent.output_tokens, tokens_cached=spent.cached_tokens, cost_usd=cost,
             ttft_ms=m.ttft_ms if m else None, tokens_per_s=m.tokens_per_s if m else None,
             duration_ms=(time.perf_counter() - start) * 1000,
             reasons=[f"fallback after: {e}" for e in fallback_from]
             + (["fell back to HTTP SSE"] if m and m.fell_back_to_http else []),
             features={"retries": m.retries if m else 0, "chained": m.chained if m else False,
-                      **({"steered": redirect.modes} if redirect.messages else {})},
+                      **({"steered": redirect.modes} if redirect.messages else {}),
+                      **({"generations": spent.generations} if spent.generations > 1 else {}),
+                      **({"estimated_tokens": True} if spent.estimated else {})},
             steer=" | ".join(redirect.messages) or None,
         )
         self.last_receipt = receipt
@@ -196,15 +237,42 @@ class ModelGateway:
             raise ServedModelMismatch(entry.model, served, endpoint=entry.base_url)
         return completed.text
 
+    def _charge(self, entry: ModelEntry, tier: str, spent: _Spent) -> float:
+        """Add what the call's generations used to the job's usage; returns their cost."""
+        if not spent.generations:
+            return 0.0
+        cost = entry.cost_usd(spent.input_tokens, spent.output_tokens, spent.cached_tokens)
+        budget.add_call(self.usage, tier, spent.input_tokens + spent.output_tokens, cost)
+        return cost
+
+    def _charge_failed(
+        self, entry: ModelEntry, tier: str, phase: str, spent: _Spent, start: float,
+        exc: ModelError,
+    ) -> None:
+        """A call that failed after the model produced output is billed by the provider:
+        it counts against the budget and gets a receipt saying it failed."""
+        cost = self._charge(entry, tier, spent)
+        if not spent.generations:
+            return
+        self.events.receipt(Receipt(
+            job_id=self.job_id, step=self.step, phase=phase,  # type: ignore[arg-type]
+            kind="model_call", tier=tier, rule_id=self.rule_id, action="failed",
+            requested_model=entry.model, tokens_in=spent.input_tokens,
+            tokens_out=spent.output_tokens, tokens_cached=spent.cached_tokens, cost_usd=cost,
+            duration_ms=(time.perf_counter() - start) * 1000, reasons=[f"failed: {exc}"],
+            features={"generations": spent.generations, "estimated_tokens": spent.estimated},
+        ))
+
     async def _steered(
         self, client: ModelClient, tier: str, phase: str, base: ModelRequest,
-        redirect: Redirect,
+        redirect: Redirect, spent: _Spent,
     ) -> Completed:
-        """Stream ``base``; a steer mid-stream redirects it (see ``steering.py``)."""
+        """Stream ``base``; a steer mid-stream redirects it (see ``steering.py``). Every
+        generation's usage goes to ``spent``, the discarded ones' too."""
         request = with_steers(base, redirect.waiting)
         while True:
             try:
-                completed = await self._drain(client, tier, phase, request, redirect)
+                completed = await self._drain(client, tier, phase, request, redirect, spent)
                 if not redirect.should_reissue(ended_ok=True):
                     return completed
             except ModelError:
@@ -214,17 +282,19 @@ class ModelGateway:
 
     async def _drain(
         self, client: ModelClient, tier: str, phase: str, request: ModelRequest,
-        redirect: Redirect,
+        redirect: Redirect, spent: _Spent,
     ) -> Completed:
         chunks: list[str] = []
         start = last_emit = time.perf_counter()
-        tokens = 0
+        tokens = streamed = 0
+        reported: Usage | None = None
         self.in_flight = client
         try:
             stream = cast(AsyncGenerator[Any, None], client.stream(request))
             async with aclosing(stream):
                 async for event in stream:
                     if isinstance(event, TextDelta):
+                        streamed += 1
                         verdict = redirect.on_text()
                         if verdict is Chunk.DROP:
                             continue
@@ -238,19 +308,22 @@ class ModelGateway:
                             last_emit = now
                             self._progress(tier, phase, request.model, tokens, chunks,
                                            now - start)
+                    elif isinstance(event, Usage):
+                        reported = event
                     elif isinstance(event, Completed):
                         if chunks:
                             self._progress(tier, phase, request.model, tokens, chunks,
                                            time.perf_counter() - start, final=True)
+                        spent.add(event.usage)
                         return event
-                    elif isinstance(event, Failed):
-                        raise ResponseFailed(f"{request.model}: {event.error}", reason=event.code)
-                    elif isinstance(event, Incomplete):
-                        raise ResponseFailed(f"{request.model} stopped early: {event.reason}",
-                                             reason=event.reason)
+                    elif isinstance(event, (Failed, Incomplete)):
+                        raise _ended_early(request.model, event)
+            raise ResponseFailed(f"{request.model}: stream ended without a terminal event")
+        except BaseException:
+            spent.add_unfinished(reported, streamed, request)
+            raise
         finally:
             self.in_flight = None
-        raise ResponseFailed(f"{request.model}: stream ended without a terminal event")
 
     def _progress(
         self, tier: str, phase: str, model: str, tokens: int, chunks: list[str],

@@ -45,7 +45,12 @@ async def test_http_steer_aborts_and_reissues(harness: Harness, steer_sim: Threa
     assert [a["mode"] for a in harness.of_type("steer.applied")] == ["reissue"]
     receipt = harness.gateway.last_receipt
     assert receipt is not None and receipt.steer == STEER_MESSAGE
-    assert receipt.tokens_out < 100  # billed for the redirected answer only
+    # Billed for both generations: the redirected answer and what streamed before the
+    # abort (the provider counts that too; estimated, as the cut stream reported nothing).
+    assert receipt.features["generations"] == 2 and receipt.features["estimated_tokens"]
+    redirected = len(REDIRECTED.split())
+    assert receipt.tokens_out > redirected + 1
+    assert harness.gateway.usage["tokens"]["deep"] == receipt.tokens_in + receipt.tokens_out
     asked = [r for r in steer_sim.requests if r["model"] == "gpt-5.3-codex"]
     assert [r["transport"] for r in asked] == ["sse", "sse"]
     assert asked[1]["input_items"] == asked[0]["input_items"] + 1  # + the steering turn
