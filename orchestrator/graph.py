@@ -7,6 +7,7 @@
                          │                 pause ◄── verify (deep fails M times)      │
                          └──────────────────── next step ◄────────────────────────────┘
                                                 last step ─► pr ─► END
+    any node stopped by a budget breach or a model failure ─► hold ─► (resume) that node
 
 Each node run is one LangGraph super-step with a durable graph checkpoint (a few ms
 each), so the common path runs several stages inside one node: ``route`` makes the
@@ -27,7 +28,7 @@ from orchestrator.jobctx import JobRuntime
 from orchestrator.state import JobState
 
 NODES = ("prepare", "plan", "route", "edit", "gate", "review", "verify", "escalate",
-         "pause", "approval", "checkpoint", "pr")
+         "pause", "hold", "approval", "checkpoint", "pr")
 
 
 def _next(state: JobState) -> str:

@@ -61,8 +61,9 @@ class JobRuntime:
     verify_specs: list[CommandSpec] = field(default_factory=list)
     adoptable: str | None = None  # a step commit a crashed run made but did not record
     unpushed_sha: str | None = None  # a checkpoint whose push failed (the next one carries it)
-    # On resume after a budget or model pause: what the paused node had spent (its update
-    # was lost with the interrupt); the node that runs first adopts it instead of the state's.
+    # On resume of a job paused by an earlier version, whose budget and model pauses were
+    # interrupts inside the node (its update, and so its spending, was lost with them): the
+    # payload's usage, adopted by the node that runs first instead of the state's.
     carried_usage: dict[str, Any] | None = None
     # Under a queue worker: the job's lease. A worker that stalled past its lease (and whose
     # job another worker took over) must not write to the worktree any more.

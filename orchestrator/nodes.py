@@ -1,10 +1,11 @@
 """The graph's nodes: plain async functions of (state, runtime) returning partial updates.
 
 Each node is wrapped by ``step_node``, the one place control-flow exceptions are caught:
-a budget breach, a model provider failure or a served-model mismatch pauses the job with a
-LangGraph interrupt (resume re-runs the node from its start, so nothing before the model
-call may have lasting effects; what its calls cost travels in the interrupt's payload, so
-the budget still counts it); ``Escalate`` routes to the escalate node.
+a budget breach, a model provider failure or a served-model mismatch ends the node with
+an update that saves what its calls cost and goes to ``hold``, where the job pauses (a
+LangGraph interrupt); a resume goes back to the node that stopped, which starts again
+from its start, once (so nothing before its model calls may have lasting effects);
+``Escalate`` routes to the escalate node.
 """
 
 from __future__ import annotations
@@ -66,12 +67,13 @@ def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[U
                 update = _escalated(state, exc)
                 break
             except (BudgetExceeded, ModelError) as exc:
+                # The pause is a node of its own: pausing here, inside this node, would
+                # replay every earlier failed attempt of it on each resume (a paid call
+                # each), as LangGraph re-runs an interrupted node from its start.
                 kind = "budget" if isinstance(exc, BudgetExceeded) else "model"
-                # The node's update is lost with the interrupt: the payload keeps what its
-                # model calls cost so far (read back by the runner on resume).
-                budget.stop_clock(rt.gateway.usage)
-                interrupt({"kind": kind, "reason": str(exc), "node": fn.__name__,
-                           "usage": rt.gateway.usage})
+                update = {"next": "hold",
+                          "hold": {"kind": kind, "reason": str(exc), "node": fn.__name__}}
+                break
         update["usage"] = rt.gateway.usage
         budget.stop_clock(update["usage"])
         return update
@@ -364,6 +366,14 @@ async def escalate(state: JobState, rt: JobRuntime) -> Update:
     rt.events.emit("escalate", step=state.get("step_index", 0) + 1, to=deep, reason=reason)
     return {**_reset(state, rt), "tier": deep, "tier_failures": 0, "next": "edit",
             "observation": state.get("observation")}
+
+
+async def hold(state: JobState) -> Update:
+    """Where a node stopped by a budget breach or a model failure pauses the job (its
+    update, with what its calls cost, is saved by then); a resume goes back to it."""
+    held = state.get("hold") or {}
+    interrupt(held)
+    return {"hold": None, "next": held.get("node") or "route"}
 
 
 @step_node

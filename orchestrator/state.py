@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 Route = Literal["plan", "route", "edit", "gate", "review", "verify", "escalate", "pause",
-                "approval", "checkpoint", "pr", "done"]
+                "hold", "approval", "checkpoint", "pr", "done"]
 
 
 class StepRecord(TypedDict, total=False):
@@ -56,6 +56,7 @@ class JobState(TypedDict, total=False):
     verification: list[dict[str, Any]]
     step_started_ts: float
     next: Route
+    hold: dict[str, Any] | None  # why the job pauses in ``hold``, and the node to go back to
     # results
     steps_done: list[StepRecord]
     usage: dict[str, Any]  # {"cost_usd": float, "tokens": {tier: int}, "model_calls": int}

@@ -202,6 +202,27 @@ def test_served_model_mismatch(tmp_path: Path, demo_repo: Path, allowed: bool) -
         assert job.steps == []
 
 
+def test_each_resume_of_a_paused_node_makes_one_new_model_call(
+    tmp_path: Path, demo_repo: Path
+) -> None:
+    """A node paused by a model failure starts again from its start on resume. It used to
+    replay every earlier failed attempt first (the n-th resume paid for n+1 calls)."""
+    tape = _base_tape([{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT,
+                        "served_model": "gpt-4o-mini"}])
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url)
+        job = _run(_job(demo_repo, policy, task="Add slugify"))
+        calls = [len(_receipts(job, phase="edit", kind="model_call"))]
+        for _ in range(3):
+            job = _run(job, resume_value={"note": None})
+            assert job.status == "paused" and "gpt-4o-mini" in (job.pause_reason or "")
+            calls.append(len(_receipts(job, phase="edit", kind="model_call")))
+        edit_requests = [r for r in sim.requests if r["model"] == FAST]
+    assert calls == [1, 2, 3, 4]
+    assert len(edit_requests) == 4 + 0  # no PR call: the step never finished
+    assert job.budget["model_calls"] == 5  # the plan and four edits, each counted once
+
+
 def test_rollback_then_resume_redoes_later_steps(tmp_path: Path, demo_repo: Path,
                                                  demo_sim: SimServer) -> None:
     policy = write_policy(tmp_path / "p.yaml", demo_sim.base_url)
