@@ -5,7 +5,13 @@ millisecond measured is transport and client overhead:
 
 - round trip: median time from ``stream()`` to ``Completed`` of one-token requests over
   the persistent WebSocket, pooled HTTP SSE, and HTTP SSE with a new TCP connection per
-  request (``Connection: close`` on an already-built client). The three run interleaved.
+  request (``Connection: close`` on an already-built client). Each transport makes its
+  requests in blocks of consecutive ones (as an agent loop makes them), the transports
+  taking turns block by block in a rotating order, so a slow spell of the machine hits
+  all of them. ``interleaved`` repeats the measurement one request per transport in turn
+  (the earlier method): there each request starts after the others' requests, with the
+  simulator's process woken from a wait, which on a virtual machine adds a wake-up that
+  a provider's busy server does not have (see docs/BENCHMARKS.md).
 - the same round trips over TLS (``tls``): a second simulator serves https/wss with a
   throwaway private CA (``trustme``, the dev extra) that the clients trust through
   ``ca_file``. Real providers are only reachable this way, and there a new connection also
@@ -59,10 +65,15 @@ async def _round_trip_ms(client: ModelClient, request: ModelRequest) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+BLOCK = 25  # consecutive requests per transport in a turn
+
+
 async def round_trips(
-    base_url: str, n_requests: int, ca_file: str | None = None
+    base_url: str, n_requests: int, ca_file: str | None = None, block: int = BLOCK,
 ) -> dict[str, list[float]]:
-    """One-token round trips per transport, interleaved so noise hits all alike."""
+    """``n_requests`` one-token round trips per transport, in turns of ``block``
+    consecutive requests, the transports' order rotated every turn (``block`` 1: one
+    request each in a fixed order, the interleaved method)."""
     clients = {
         "ws": make_client(EndpointConfig(
             provider="openai-ws", base_url=base_url, ca_file=ca_file)),
@@ -78,9 +89,14 @@ async def round_trips(
         for _ in range(10):  # warm-up: connections, code paths
             for client in clients.values():
                 await _round_trip_ms(client, request)
-        for _ in range(n_requests):
-            for name, client in clients.items():
-                samples[name].append(await _round_trip_ms(client, request))
+        names = list(clients)
+        turn = 0
+        while len(samples["ws"]) < n_requests:
+            k = turn % len(names) if block > 1 else 0
+            for name in names[k:] + names[:k]:
+                for _ in range(min(block, n_requests - len(samples[name]))):
+                    samples[name].append(await _round_trip_ms(clients[name], request))
+            turn += 1
     finally:
         for client in clients.values():
             await client.aclose()
@@ -231,15 +247,28 @@ def _le(value: float | None, limit: float) -> bool | None:
     return None if value is None else value <= limit
 
 
-async def run_bench(base_url: str, n_requests: int, tokens: int, repeats: int) -> dict[str, Any]:
-    rtt = await round_trips(base_url, n_requests)
+def _interleaved(rtt: dict[str, list[float]]) -> dict[str, Any]:
+    figures = summarise_rtt(rtt)
+    figures["targets_met"] = rtt_targets(figures)
+    return figures
+
+
+async def run_bench(
+    base_url: str, n_requests: int, tokens: int, repeats: int, block: int = BLOCK,
+) -> dict[str, Any]:
+    rtt = await round_trips(base_url, n_requests, block=block)
+    interleaved = await round_trips(base_url, n_requests, block=1)
     cpu = await cpu_per_token(base_url, tokens, repeats)
-    return summarise(rtt, cpu, n_requests, tokens)
+    result = summarise(rtt, cpu, n_requests, tokens)
+    result["rtt_block"] = block
+    result["interleaved"] = _interleaved(interleaved)
+    return result
 
 
-def tls_round_trips(n_requests: int) -> dict[str, Any]:
+def tls_round_trips(n_requests: int, block: int = BLOCK) -> dict[str, Any]:
     """The round trips again against a simulator serving TLS (its own subprocess), the
-    clients trusting its throwaway CA through ``ca_file``; ``skipped`` when it cannot run."""
+    clients trusting its throwaway CA through ``ca_file``, in blocks and interleaved;
+    ``skipped`` when it cannot run."""
     from orchestrator.sim import SimConfig, SimServer
     from orchestrator.sim.tls import make_local_certs
 
@@ -249,9 +278,10 @@ def tls_round_trips(n_requests: int) -> dict[str, Any]:
         except SimConfigError as exc:  # trustme is not installed
             return {"skipped": str(exc)}
         with SimServer.subprocess(SimConfig(), tls_cert=cert, tls_key=key) as sim:
-            rtt = asyncio.run(round_trips(sim.base_url, n_requests, ca_file=str(ca_file)))
-    figures = summarise_rtt(rtt)
-    figures["targets_met"] = rtt_targets(figures)
+            rtt = asyncio.run(round_trips(sim.base_url, n_requests, str(ca_file), block))
+            interleaved = asyncio.run(round_trips(sim.base_url, n_requests, str(ca_file), 1))
+    figures = _interleaved(rtt)
+    figures["interleaved"] = _interleaved(interleaved)
     return figures
 
 
@@ -262,13 +292,21 @@ def tls_round_trips(n_requests: int) -> dict[str, Any]:
               help="Length of the stream used for CPU per token.")
 @click.option("--repeats", default=3, show_default=True, type=click.IntRange(1),
               help="CPU measurements per consumer (the median is reported).")
+@click.option("--block", default=BLOCK, show_default=True, type=click.IntRange(2),
+              help="Consecutive requests per transport in a turn (the `interleaved` "
+              "figures are always one request per transport in turn).")
 @click.option("--no-tls", "no_tls", is_flag=True,
               help="Skip the round trips over TLS (the `tls` object says so).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def cli(n_requests: int, tokens: int, repeats: int, no_tls: bool, as_json: bool) -> None:
+def cli(
+    n_requests: int, tokens: int, repeats: int, block: int, no_tls: bool, as_json: bool,
+) -> None:
     """Measure model-transport overhead on loopback: WebSocket vs HTTP SSE round trips
     on plain TCP and over TLS (the `tls` object), and client CPU per streamed token
     against the official openai SDK (plain TCP).
+
+    Round trips run in turns of --block consecutive requests per transport (the
+    headline figures), then one request per transport in turn (`interleaved`).
 
     Starts the simulated provider in a separate process (zero TTFT, unpaced), so no
     keys and no network are needed; the TLS round trips use a second one serving TLS
@@ -279,11 +317,11 @@ def cli(n_requests: int, tokens: int, repeats: int, no_tls: bool, as_json: bool)
     from orchestrator.sim import SimConfig, SimServer
 
     with SimServer.subprocess(SimConfig()) as sim:
-        result = asyncio.run(run_bench(sim.base_url, n_requests, tokens, repeats))
+        result = asyncio.run(run_bench(sim.base_url, n_requests, tokens, repeats, block))
     if no_tls:
         result["tls"] = {"skipped": "--no-tls"}
     else:
-        result["tls"] = tls_round_trips(n_requests)
+        result["tls"] = tls_round_trips(n_requests, block)
     if as_json:
         emit_json(result)
         return
