@@ -216,7 +216,11 @@ async def _invoke(
     else:
         _refuse_foreign_commits(job, rt.ws, snap.values.get("checkpoint_sha"), "resuming")
         rt.sync_worktree(cast(JobState, snap.values))
-        rt.carried_usage = _paused_usage(snap)
+        # After a rollback the graph goes on from an earlier state, whose usage predates
+        # the steps rolled back: what those cost was spent all the same, and the budget
+        # counts it (the record holds the job's usage up to the rollback).
+        rolled_back = dict(job.budget) if job.resume_checkpoint_id and job.budget else None
+        rt.carried_usage = _paused_usage(snap) or rolled_back
         inp = Command(resume=resume_value) if snap.interrupts else None
         rt.events.emit("job.resume", node=[t.name for t in snap.tasks], resume=resume_value)
     job.resume_checkpoint_id = None

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from orchestrator import budget
-from orchestrator.jobstore import JobRecord, new_job_id
+from orchestrator.jobstore import JobRecord, load_job, new_job_id
 from orchestrator.runner import run_job
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.sim.server import ThreadedSim
@@ -93,3 +93,27 @@ def test_time_spent_paused_is_not_wall_time(tmp_path: Path, demo_repo: Path,
     job = _run(job, resume_value={"note": None})
     assert job.status == "done", job.pause_reason
     assert ran_s <= job.budget.get("running_s", -1) < 600  # the running time, not the waiting
+
+
+def test_what_rolled_back_steps_cost_stays_counted(demo_repo: Path, demo_sim: ThreadedSim,
+                                                   tmp_path: Path) -> None:
+    """A rollback takes steps off the branch, not off the bill: the resumed job's budget
+    starts from everything spent so far, not from the earlier state's usage."""
+    from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD
+    from orchestrator.runner import rollback_job
+
+    policy = write_policy(tmp_path / "p.yaml", demo_sim.base_url)
+    job = JobRecord(job_id=new_job_id(), repo=str(demo_repo), task=DEMO_TASK,
+                    policy=str(policy), test_cmd=DEMO_TEST_CMD)
+    job.save()
+    job = _run(job)
+    assert job.status == "done", job.error
+    cost, calls = _spent(job)
+    assert job.budget["model_calls"] == calls and job.budget["cost_usd"] == pytest.approx(cost)
+    asyncio.run(rollback_job(job, 1))
+    job = _run(load_job(job.job_id))
+    assert job.status == "done", job.error
+    cost_all, calls_all = _spent(job)  # the receipts of both runs
+    assert calls_all > calls
+    assert job.budget["model_calls"] == calls_all
+    assert job.budget["cost_usd"] == pytest.approx(cost_all)
