@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
@@ -20,7 +21,7 @@ from langgraph.types import Command
 from orchestrator import control
 from orchestrator.budget import new_usage
 from orchestrator.config import get_settings, protect_environment
-from orchestrator.errors import ConfigError, GitError, JobBusy, JobError, LeaseLost
+from orchestrator.errors import ConfigError, GitError, JobBusy, JobError, LeaseLost, StoreError
 from orchestrator.events import EventLog
 from orchestrator.gateway import ModelGateway
 from orchestrator.graph import build_graph
@@ -113,12 +114,19 @@ async def checkpointer() -> AsyncIterator[Any]:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(str(settings.sqlite_path)) as saver:
-        await saver.setup()
-        # WAL (set by the saver) + NORMAL: a killed process loses nothing; only a power
-        # loss can drop the last few graph checkpoints (git still has every step).
-        await saver.conn.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
-        yield saver
+    path = settings.sqlite_path
+    try:
+        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+            await saver.setup()
+            # WAL (set by the saver) + NORMAL: a killed process loses nothing; only a power
+            # loss can drop the last few graph checkpoints (git still has every step).
+            await saver.conn.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+            yield saver
+    except sqlite3.DatabaseError as exc:  # damaged file, full disk, read-only folder
+        raise StoreError(
+            f"graph state {path}: {exc}: the jobs' steps are still on their branches (git "
+            "log); free disk space if it is full, else move the file aside (`sqlite3 FILE "
+            ".recover` may rescue it) and start the job again") from exc
 
 
 def _config(job: JobRecord) -> dict[str, Any]:

@@ -210,3 +210,18 @@ def test_jobs_says_which_record_it_could_not_read() -> None:
     as_json = _tandem("jobs", "--json")
     assert [j["job_id"] for j in json.loads(as_json.stdout)] == [good.job_id]
     assert str(record) in as_json.stderr
+
+
+def test_a_damaged_graph_state_file_is_one_clear_error(
+    _tandem_home: Path, demo_repo: Path,
+) -> None:
+    (_tandem_home / "state.sqlite").write_bytes(b"not a database, e.g. cut short" * 100)
+    run = _tandem("run", str(demo_repo), "Add slugify", "--tape", str(TAPE_PATH), "--pr",
+                  "none")
+    _one_line_error(run, f"graph state {_tandem_home / 'state.sqlite'}: file is not a database",
+                    "move the file aside")
+    job = JobRecord(job_id=new_job_id(), repo=str(demo_repo), task="t", status="done",
+                    worktree=str(demo_repo))
+    job.save()
+    rollback = _tandem("rollback", job.job_id, "--to", "1")
+    _one_line_error(rollback, "file is not a database")
