@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import router
 from orchestrator.errors import PolicyError
 from orchestrator.policy import Policy, load_policy
 from orchestrator.router import (
@@ -78,7 +79,10 @@ def test_the_worst_accepted_regex_cannot_stall_the_router(tmp_path: Path) -> Non
     start = time.perf_counter()
     route_step(policy, StepFacts(text, ["a.py"]))
     gate_diff(policy, "", tier="fast", task_text=text, run_linter=False)
-    assert time.perf_counter() - start < 0.5
+    # Without the cap on the text a pattern reads, '\w*x' alone backtracks quadratically
+    # over the megabyte (hours); with it the whole decision takes well under a second
+    # (0.5 s seen on a busy 2-core CI machine), so the bound leaves room for slow machines.
+    assert time.perf_counter() - start < 10
 
 
 # --- diffs from git: paths, modes, links, binary content -------------------------------
@@ -210,14 +214,22 @@ def test_binary_changes_are_judged_by_path_and_need_a_person(default: Policy,
     assert decision.features["files"] == ["assets/logo.png"]
 
 
-def test_a_huge_diff_is_not_scanned_but_goes_to_a_person(default: Policy) -> None:
+def test_a_huge_diff_is_not_scanned_but_goes_to_a_person(
+    default: Policy, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     body = "".join(f"+row_{i} = compute(item_{i}, offset={i})  # generated\n"
                    for i in range(60_000))  # 3 MB; 20 MB take about 2.5 s
     diff = ("diff --git a/data/gen.py b/data/gen.py\nnew file mode 100644\n--- /dev/null\n"
             f"+++ b/data/gen.py\n@@ -0,0 +1,60000 @@\n{body}")
-    start = time.perf_counter()
+
+    def no_scan(*_args: object) -> None:
+        raise AssertionError("a diff over the scan limit was pattern-scanned")
+
+    # The pattern scan and the linter are what grew with the diff (a 27 MB diff took
+    # 14.9 s); neither may run on it.
+    monkeypatch.setattr(router, "scan", no_scan)
+    monkeypatch.setattr(router, "lint_changes", no_scan)
     decision = gate_diff(default, diff, tier="fast")
-    assert time.perf_counter() - start < 1.5
     assert (decision.action, decision.rule_id) == ("require-approval", UNSCANNED_RULE_ID)
     assert decision.tier == "deep" and decision.security_escalation
     one_line = f"--- a/m.js\n+++ b/m.js\n@@ -1 +1 @@\n-a\n+{'x' * 3_000_000}\n"
