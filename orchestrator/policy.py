@@ -224,6 +224,18 @@ class GateRule(_Rule):
     action: Action = "escalate-redo"
 
 
+def split_command(cmd: str) -> list[str]:
+    """A verification command given as one string, split as a shell would split it (no
+    shell runs it); ValueError saying why when it cannot be split or is empty."""
+    try:
+        argv = shlex.split(cmd)
+    except ValueError as exc:
+        raise ValueError(f"cannot be split ({str(exc).lower()}): check the quotes") from None
+    if not argv:
+        raise ValueError("is empty: give the command to run, e.g. 'pytest -q'")
+    return argv
+
+
 class VerifyCommand(_Strict):
     name: str
     cmd: list[str] | str = Field(
@@ -236,11 +248,9 @@ class VerifyCommand(_Strict):
     @classmethod
     def _splits(cls, v: list[str] | str) -> list[str] | str:
         # Refused when the policy loads, not when the first step is verified.
-        try:
-            argv = shlex.split(v) if isinstance(v, str) else v
-        except ValueError as exc:
-            raise ValueError(f"cannot be split ({str(exc).lower()}): check the quotes") from None
-        if not argv or not argv[0]:
+        if isinstance(v, str):
+            split_command(v)
+        elif not v or not v[0]:
             raise ValueError("is empty: give the command to run, e.g. 'pytest -q'")
         return v
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shlex
 import shutil
 import signal
 import subprocess
@@ -140,15 +139,15 @@ def check_task(task: str) -> None:
 def check_test_cmd(test_cmd: str | None) -> None:
     """``--test`` is split as a shell would split it: a command that cannot be split, or
     that is empty, is refused before the job spends anything (not after its first step)."""
+    from orchestrator.policy import split_command
+
     if test_cmd is None:
         return
     try:
-        argv = shlex.split(test_cmd)
+        split_command(test_cmd)
     except ValueError as exc:
-        raise ConfigError(f"--test {test_cmd!r}: {str(exc).lower()}: check the quotes "
-                          "(the command is split as a shell would split it)") from None
-    if not argv:
-        raise ConfigError('--test is empty: give the command to run, e.g. --test "pytest -q"')
+        raise ConfigError(f"--test {test_cmd!r} {exc} (it is split as a shell would split "
+                          "it; no shell runs it)") from None
 
 
 def check_home() -> None:

@@ -42,7 +42,7 @@ def test_a_test_command_that_cannot_be_split_is_refused_before_the_job(
     _one_line_error(unbalanced, "--test", "no closing quotation")
     empty = _tandem("run", str(demo_repo), "Add slugify", "--tape", str(TAPE_PATH),
                     "--pr", "none", "--test", " ")
-    _one_line_error(empty, "--test is empty")
+    _one_line_error(empty, "--test ' ' is empty")
     queued = _tandem("submit", str(demo_repo), "Add slugify", "--test", "a 'b",
                      "--redis-url", "redis://127.0.0.1:1")
     _one_line_error(queued, "--test", "no closing quotation")
