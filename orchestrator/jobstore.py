@@ -118,16 +118,27 @@ def load_job(job_id: str) -> JobRecord:
     return _read_record(path)
 
 
+# What reading a record that is not one raises (torn by a full disk, edited by hand: not
+# JSON, not an object, fields of the wrong type).
+_RECORD_ERRORS = (OSError, ValueError, TypeError)
+
+
+def _parse_record(path: Path) -> JobRecord:
+    return JobRecord(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+
+
 def _read_record(path: Path) -> JobRecord:
-    """The record in ``path``; a file that is not one (torn by a full disk, edited by hand)
-    is a JobError naming it, not a traceback."""
+    """The record in ``path``; a file that is not one is a JobError naming it, not a
+    traceback."""
     try:
-        return JobRecord(**json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError) as exc:
-        detail = " ".join(str(exc).split())[:200]
-        raise JobError(f"job record {path} is unreadable ({type(exc).__name__}: {detail}): "
-                       "restore it from a backup, or remove its directory to forget the "
-                       "job") from None
+        return _parse_record(path)
+    except _RECORD_ERRORS as exc:
+        raise JobError(f"job record {path} is unreadable ({_describe(exc)}): restore it from "
+                       "a backup, or remove its directory to forget the job") from None
 
 
 def lock_job(job: JobRecord) -> int:
@@ -188,13 +199,8 @@ def list_jobs(skipped: list[tuple[Path, str]] | None = None) -> list[JobRecord]:
     out = []
     for path in root.glob("*/job.json"):
         try:
-            out.append(JobRecord(**json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, ValueError) as exc:
+            out.append(_parse_record(path))
+        except _RECORD_ERRORS as exc:
             if skipped is not None:
-                skipped.append((path, _first_line(exc)))
+                skipped.append((path, _describe(exc)))
     return sorted(out, key=lambda j: j.created_ts, reverse=True)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return (text.splitlines() or [type(exc).__name__])[0][:200]

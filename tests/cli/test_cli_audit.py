@@ -203,10 +203,15 @@ def test_jobs_says_which_record_it_could_not_read() -> None:
     damaged.save()
     record = damaged.events_path.parent / "job.json"
     record.write_text('{"job_id": "' + damaged.job_id + '", "repo": ')  # cut short
+    not_an_object = JobRecord(job_id=new_job_id(), repo="/r", task="List")
+    not_an_object.save()
+    other = not_an_object.events_path.parent / "job.json"
+    other.write_text("[]")  # JSON, but not a record: no traceback either
     out = _tandem("jobs")
     assert out.returncode == 0, out.stderr
     assert good.job_id in out.stdout and damaged.job_id not in out.stdout
     assert f"warning: {record}: cannot be read, left out of the list" in out.stderr
+    assert f"warning: {other}: cannot be read, left out of the list (TypeError" in out.stderr
     as_json = _tandem("jobs", "--json")
     assert [j["job_id"] for j in json.loads(as_json.stdout)] == [good.job_id]
     assert str(record) in as_json.stderr
