@@ -11,11 +11,26 @@ import pytest
 import yaml
 
 from orchestrator.cli.jobs import create_demo_repo
+from orchestrator.events import EventLog
+from orchestrator.jobctx import JobRuntime
+from orchestrator.jobstore import JobRecord
+from orchestrator.policy import load_policy
 from orchestrator.sim import ModelProfile, SimConfig, SimServer
 from orchestrator.sim.server import ThreadedSim
+from orchestrator.workspace import Workspace
 
 FAST = "gpt-5.3-codex-spark"
 DEEP = "gpt-5.3-codex"
+
+
+def bare_runtime(repo: Path, tmp_path: Path, job_id: str) -> JobRuntime:
+    """A job's runtime on ``repo`` with its own worktree and event log, and no model
+    gateway: for the runtime's own work (reads, commits), no model call."""
+    ws = Workspace.open_or_create(repo, job_id, job_id, home=tmp_path / "home")
+    job = JobRecord(job_id=job_id, repo=str(repo), task="t", policy="default")
+    return JobRuntime(job=job, policy=load_policy("default"), ws=ws,
+                      events=EventLog(tmp_path / "events.jsonl", job.job_id),
+                      gateway=None)  # type: ignore[arg-type]  # no model call here
 
 
 def quick_profiles() -> list[ModelProfile]:

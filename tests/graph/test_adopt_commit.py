@@ -9,21 +9,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.events import EventLog
-from orchestrator.jobctx import JobRuntime
-from orchestrator.jobstore import JobRecord
-from orchestrator.policy import load_policy
 from orchestrator.workspace import Workspace, parse_edits
+from tests.fixtures_jobs import bare_runtime
 
 EDIT = "shop/extra.py\n<<<<<<< SEARCH\n=======\nX = 1\n>>>>>>> REPLACE\n"
-
-
-def _runtime(repo: Path, tmp_path: Path) -> JobRuntime:
-    ws = Workspace.open_or_create(repo, "job-adopt", "adopt", home=tmp_path / "home")
-    job = JobRecord(job_id="job-adopt", repo=str(repo), task="t", policy="default")
-    return JobRuntime(job=job, policy=load_policy("default"), ws=ws,
-                      events=EventLog(tmp_path / "events.jsonl", job.job_id),
-                      gateway=None)  # type: ignore[arg-type]  # no model call here
 
 
 def _branch_log(ws: Workspace) -> list[str]:
@@ -34,7 +23,7 @@ def _branch_log(ws: Workspace) -> list[str]:
 @pytest.mark.parametrize("next_node", ["verify", "checkpoint"])
 def test_commit_made_before_the_crash_is_adopted(demo_repo: Path, tmp_path: Path,
                                                 next_node: str) -> None:
-    rt = _runtime(demo_repo, tmp_path)
+    rt = bare_runtime(demo_repo, tmp_path, "job-adopt")
     base = rt.ws.base_sha
     rt.ws.apply_edits(parse_edits(EDIT))
     made = rt.adopt_or_commit(base, 1, "step 1", {"Tandem-Job": "job-adopt",
@@ -42,7 +31,7 @@ def test_commit_made_before_the_crash_is_adopted(demo_repo: Path, tmp_path: Path
     # ... the process dies here: the graph still says the step is being verified.
     state: dict[str, Any] = {"checkpoint_sha": base, "step_index": 0, "next": next_node,
                              "pending_edits": [EDIT]}
-    resumed = _runtime(demo_repo, tmp_path)
+    resumed = bare_runtime(demo_repo, tmp_path, "job-adopt")
     resumed.sync_worktree(state)  # type: ignore[arg-type]
     assert resumed.adoptable == made
     again = resumed.adopt_or_commit(base, 1, "step 1", {"Tandem-Job": "job-adopt",
@@ -51,13 +40,13 @@ def test_commit_made_before_the_crash_is_adopted(demo_repo: Path, tmp_path: Path
 
 
 def test_no_adoption_outside_the_committing_nodes(demo_repo: Path, tmp_path: Path) -> None:
-    rt = _runtime(demo_repo, tmp_path)
+    rt = bare_runtime(demo_repo, tmp_path, "job-adopt")
     base = rt.ws.base_sha
     rt.ws.apply_edits(parse_edits(EDIT))
     rt.adopt_or_commit(base, 1, "step 1", {"Tandem-Job": "job-adopt", "Tandem-Step": "1"})
     state: dict[str, Any] = {"checkpoint_sha": base, "step_index": 0, "next": "edit",
                              "pending_edits": []}
-    resumed = _runtime(demo_repo, tmp_path)
+    resumed = bare_runtime(demo_repo, tmp_path, "job-adopt")
     resumed.sync_worktree(state)  # type: ignore[arg-type]
     assert resumed.adoptable is None and resumed.ws.head() == base
     assert not (resumed.ws.path / "shop/extra.py").exists()

@@ -18,20 +18,8 @@ from orchestrator.runner import run_job
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.sim.server import ThreadedSim
 from tests.fixtures_jobs import DEEP, FAST, quick_profiles, write_policy
-
-PLAN = ('{"steps": [{"intent": "Add a slugify(text) helper to shop/text.py", '
-        '"files": ["shop/text.py"]}]}')
-EDIT = """shop/text.py
-<<<<<<< SEARCH
-def normalize(text: str) -> str:
-=======
-def slugify(text: str) -> str:
-    return "-".join(text.lower().split())
-
-
-def normalize(text: str) -> str:
->>>>>>> REPLACE
-"""
+from tests.graph.test_e2e import ONE_STEP_PLAN as PLAN
+from tests.graph.test_e2e import SLUGIFY_EDIT as EDIT
 
 
 def _run(job: JobRecord, resume_value: Any = None) -> JobRecord:

@@ -58,10 +58,11 @@ def _tape_sim(entries: list[dict[str, Any]]) -> SimServer:
     return SimServer(SimConfig(models=quick_profiles(), tape=entries))
 
 
-def _base_tape(edit_entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _base_tape(edit_entries: list[dict[str, Any]], *, plan: str = ONE_STEP_PLAN,
+               pr_text: str = PR_TEXT) -> list[dict[str, Any]]:
     return [*edit_entries,
-            {"match": {"model": DEEP, "contains": "REPOSITORY FILES:"}, "text": ONE_STEP_PLAN},
-            {"match": {"model": FAST, "contains": "PR FOR TASK"}, "text": PR_TEXT}]
+            {"match": {"model": DEEP, "contains": "REPOSITORY FILES:"}, "text": plan},
+            {"match": {"model": FAST, "contains": "PR FOR TASK"}, "text": pr_text}]
 
 
 def _receipts(job: JobRecord, **where: Any) -> list[Any]:
@@ -393,9 +394,8 @@ def test_a_secret_in_the_plan_reaches_no_commit_or_log(
     aws = "AKIAQ3EGUX7RW2MNZP5T"
     plan = ('{"steps": [{"intent": "Add a slugify helper (deploy key ' + aws + ', api key '
             + key + ')", "files": ["shop/text.py"]}]}')
-    tape = [{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT},
-            {"match": {"model": DEEP, "contains": "REPOSITORY FILES:"}, "text": plan},
-            {"match": {"model": FAST, "contains": "PR FOR TASK"}, "text": PR_TEXT}]
+    tape = _base_tape([{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT}],
+                      plan=plan)
     with _tape_sim(tape).run_in_thread() as sim:
         policy = write_policy(tmp_path / "p.yaml", sim.base_url,
                               fast_extra={"api_key_env": "TANDEM_TEST_FAST_KEY"})
@@ -419,9 +419,8 @@ def test_a_key_the_pr_writer_repeats_is_redacted_not_a_refused_delivery(
     key = "plain-Wq8Lz3Rt7Yh2Kd5Nm9Xc"
     monkeypatch.setenv("TANDEM_TEST_FAST_KEY", key)
     pr_text = '{"title": "Add slugify", "summary": "Adds a slugify helper. Key: ' + key + '"}'
-    tape = [{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT},
-            {"match": {"model": DEEP, "contains": "REPOSITORY FILES:"}, "text": ONE_STEP_PLAN},
-            {"match": {"model": FAST, "contains": "PR FOR TASK"}, "text": pr_text}]
+    tape = _base_tape([{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT}],
+                      pr_text=pr_text)
     with _tape_sim(tape).run_in_thread() as sim:
         policy = write_policy(tmp_path / "p.yaml", sim.base_url,
                               fast_extra={"api_key_env": "TANDEM_TEST_FAST_KEY"})
