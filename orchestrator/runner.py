@@ -29,6 +29,7 @@ from orchestrator.jobctx import JobRuntime, WorktreeFence, known_secret_values
 from orchestrator.jobstore import JobRecord, job_lock, lock_job, unlock_job
 from orchestrator.notify import notify_pause
 from orchestrator.policy import Policy, load_policy
+from orchestrator.router import compile_matchers
 from orchestrator.state import JobState
 from orchestrator.verify import CommandSpec
 from orchestrator.workspace import Workspace
@@ -200,8 +201,10 @@ async def _run_locked(
 
 
 def _warm_up(rt: JobRuntime) -> None:
-    """One-time costs (client construction, the linter's imports) before the first step."""
+    """One-time costs (client construction, the policy's matchers, the linter's imports)
+    before the first step."""
     rt.gateway.warm_up()
+    compile_matchers(rt.policy)
     if rt.policy.gate.linter:
         from orchestrator.security.linter import warm_up
 

@@ -10,7 +10,8 @@ from functools import lru_cache
 
 
 @lru_cache(maxsize=1024)
-def _compile(glob: str) -> re.Pattern[str]:
+def compile_glob(glob: str) -> re.Pattern[str]:
+    """The regex of ``glob`` (cached)."""
     if "/" not in glob:
         glob = "**/" + glob
     out = []
@@ -36,7 +37,7 @@ def _compile(glob: str) -> re.Pattern[str]:
 
 def glob_match(path: str, glob: str) -> bool:
     """Whether repository-relative ``path`` matches ``glob``."""
-    return bool(_compile(glob).match(path.removeprefix("./")))
+    return bool(compile_glob(glob).match(path.removeprefix("./")))
 
 
 def matching(paths: list[str], globs: list[str]) -> list[str]:

@@ -9,8 +9,15 @@ import pytest
 
 from orchestrator.errors import ConfigError
 from orchestrator.policy import Policy, load_policy
-from orchestrator.router import SECRET_RULE_ID, StepFacts, gate_diff, route_step
+from orchestrator.router import (
+    SECRET_RULE_ID,
+    StepFacts,
+    compile_matchers,
+    gate_diff,
+    route_step,
+)
 from orchestrator.security.diff import parse_diff
+from orchestrator.security.globs import compile_glob
 
 NO_USER = Path("/nonexistent/policy.yaml")
 TOKEN = "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6"
@@ -202,3 +209,18 @@ def test_an_added_approval_rule_keeps_the_deep_redo_of_a_security_match(
     assert (plain.tier, plain.action) == ("deep", "escalate-redo")
     decision = gate_diff(layered, diff, tier="fast", run_linter=False)
     assert (decision.tier, decision.action) == ("deep", "require-approval")
+
+
+def test_compiled_matchers_leave_nothing_to_compile_in_a_step(default: Policy,
+                                                              git_repo: Path) -> None:
+    compile_glob.cache_clear()
+    compile_matchers(default)
+    compiled = compile_glob.cache_info()
+    assert compiled.currsize >= len(default.sensitive_paths)
+    facts = StepFacts(step_text="Fix the login redirect", predicted_files=["web/auth/views.py"],
+                      context_tokens=10, failures=0)
+    assert route_step(default, facts).tier == "deep"
+    diff = git_diff(git_repo, {"web/auth/views.py": "def login():\n    return 1\n"})
+    assert gate_diff(default, diff, tier="fast", task_text=facts.step_text).action != "proceed"
+    after = compile_glob.cache_info()
+    assert (after.misses, after.currsize) == (compiled.misses, compiled.currsize)
