@@ -254,8 +254,9 @@ async def _gate(state: JobState, rt: JobRuntime) -> Update:
     wants_other_tier = decision.tier != state["tier"]
     if action in ("escalate-redo", "require-approval") and not at_top and wants_other_tier:
         raise Escalate("; ".join(reasons), rule_id=decision.rule_id)
-    if action == "escalate-review" and not at_top:
-        return {"next": "review", "gate_action": action, "gate_reasons": reasons}
+    if action == "escalate-review" and not at_top:  # the review is this rule's doing
+        return {"next": "review", "gate_action": action, "gate_reasons": reasons,
+                "route_rule": decision.rule_id}
     update: Update = {"next": "verify", "gate_action": action, "gate_reasons": reasons}
     if action == "require-approval":
         update["approval_required"] = True

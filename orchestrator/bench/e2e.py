@@ -25,15 +25,16 @@ import yaml
 from agents.planner import MAX_PLAN_STEPS
 from orchestrator.cli import emit_json
 
-POLICIES = ("default", "fast-only", "deep-only")
+POLICIES = ("default", "fast-review", "fast-only", "deep-only")
 DEMO_STEPS = 3
 FAST = "gpt-5.3-codex-spark"
 DEEP = "gpt-5.3-codex"
 
 
 def bench_tape(quick_steps: int = 0) -> list[dict[str, Any]]:
-    """The demo tape, with an answer for every step from both models (the demo's failing
-    fast fix is replaced by the working one: the bench measures speed, not retries).
+    """The demo tape, with an answer for every step (and the demo's review) from both
+    models (the demo's failing fast fix is replaced by the working one: the bench
+    measures speed, not retries).
 
     ``quick_steps`` appends that many more single-file steps to the plan, each about the
     size of the demo's quick steps (a small helper in a new module), to measure how the
@@ -54,7 +55,7 @@ def bench_tape(quick_steps: int = 0) -> list[dict[str, Any]]:
         by_key[(DEEP, plan_key)] = ('{"steps": [\n  '
                                     + ",\n  ".join(json.dumps(st) for st in plan["steps"])
                                     + "\n]}")
-    keys = [k for m, k in by_key if m == FAST and k.startswith("STEP ")]
+    keys = list(dict.fromkeys(k for _m, k in by_key if k.startswith("STEP ")))
     out = []
     for key in [*keys, plan_key, "PR FOR TASK"]:
         fast, deep = by_key.get((FAST, key)), by_key.get((DEEP, key))
@@ -146,7 +147,9 @@ def _measure(job: Any) -> dict[str, Any]:
         "model_calls": len(calls),
         "step_tiers": tiers,
         "security_sensitive_steps": sensitive,
-        "sensitive_steps_on_deep": all(tiers.get(str(s)) == "deep" for s in sensitive),
+        # None where the policy's gate marked no step (fast-only has no such rules)
+        "sensitive_steps_on_deep": all(tiers.get(str(s)) == "deep" for s in sensitive)
+        if sensitive else None,
     }
 
 
@@ -187,10 +190,11 @@ def cli(policies: str, quick_steps: int, json_out: bool) -> None:
     """Run the demo scenario under each policy in one run and compare wall time, model
     time, verification time and the orchestrator's overhead per step.
 
-    The demo scenario has three steps, one of them security-sensitive (it runs on the
-    deep tier under every policy but fast-only), and the plan is made on deep; so the
-    gain of `default` over `deep-only` is bounded by that mix. --quick-steps measures it
-    for tasks with more quick steps.
+    The demo scenario has three steps, one of them security-sensitive (redone on the deep
+    tier under `default`, corrected by a deep review of the fast draft under
+    `fast-review`, fast under `fast-only`), and the plan is made on deep; so the gain of
+    `default` over `deep-only` is bounded by that mix. --quick-steps measures it for
+    tasks with more quick steps.
     """
     import os
 

@@ -1,7 +1,8 @@
 """The e2e benchmark's scenario: its tape lets every policy finish the demo, and
 ``--quick-steps`` adds single-file steps that the default policy keeps on the fast tier
-(the security-sensitive step still runs on deep). Run on the simulator with quick speed
-profiles; the benchmark itself uses the demo's profiles."""
+(the security-sensitive step still ends on deep, under `fast-review` through the deep
+review's corrections). Run on the simulator with quick speed profiles; the benchmark
+itself uses the demo's profiles."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from orchestrator.bench.e2e import _policy_file, _run_policy, bench_tape, bench_
 from orchestrator.demo import DEMO_TASK
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.sim.tape import validate_entries
-from tests.fixtures_jobs import DEEP, quick_profiles
+from tests.fixtures_jobs import DEEP, FAST, quick_profiles
 
 
 def test_added_quick_steps_extend_the_plan_and_the_tape() -> None:
@@ -25,6 +26,9 @@ def test_added_quick_steps_extend_the_plan_and_the_tape() -> None:
     assert [s["files"] for s in steps[3:]] == [["shop/packs4.py"], ["shop/packs5.py"],
                                                ["shop/packs6.py"]]
     assert len(more) == len(base) + 2 * 3  # an answer from each model per added step
+    # the demo's deep review (used by `fast-review`) is kept, for both models
+    assert {e["match"]["model"] for e in base if e["match"]["contains"] == "STEP 2 REVIEW:"} \
+        == {DEEP, FAST}
     assert "packs of 4 to 6 items" in bench_task(3)
 
 
@@ -32,7 +36,7 @@ def test_default_keeps_added_quick_steps_on_fast(tmp_path: Path) -> None:
     tape = validate_entries(bench_tape(2))
     results = {}
     with SimServer(SimConfig(models=quick_profiles(), tape=tape)).run_in_thread() as sim:
-        for name in ("default", "deep-only"):
+        for name in ("default", "fast-review", "fast-only", "deep-only"):
             policy = _policy_file(tmp_path, name, sim.base_url)
             results[name] = asyncio.run(_run_policy(name, policy, tmp_path, bench_task(2)))
     default, deep = results["default"], results["deep-only"]
@@ -41,4 +45,11 @@ def test_default_keeps_added_quick_steps_on_fast(tmp_path: Path) -> None:
                                      "5": "fast"}
     assert set(deep["step_tiers"].values()) == {"deep"}
     assert default["security_sensitive_steps"] == [2] and default["sensitive_steps_on_deep"]
+    assert deep["security_sensitive_steps"] == [2] and deep["sensitive_steps_on_deep"]
+    # fast-review: the auth draft is corrected by the deep review, so step 2 ends on deep
+    review, fast = results["fast-review"], results["fast-only"]
+    assert review["step_tiers"] == default["step_tiers"] and review["sensitive_steps_on_deep"]
+    # fast-only's gate has no security rules to mark a step: nothing to check, not a pass
+    assert set(fast["step_tiers"].values()) == {"fast"}
+    assert fast["security_sensitive_steps"] == [] and fast["sensitive_steps_on_deep"] is None
     assert len(default["overhead_ms_per_step"]) == 5

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD, TAPE_PATH
 from orchestrator.events import read_events
@@ -124,6 +125,72 @@ def test_demo_gate_escalation_and_failed_verification(tmp_path: Path, demo_repo:
     fast_edits = _receipts(job, phase="edit", step=3, tier="fast")
     assert len(fast_edits) == 2
     assert "+ 50) // 100" in _git(job.worktree, "show", "HEAD:shop/pricing.py")
+    assert _git(job.worktree, "status", "--porcelain") == ""
+
+
+def test_fast_review_corrects_the_auth_draft_instead_of_redoing_it(
+        tmp_path: Path, demo_repo: Path, demo_sim: SimServer) -> None:
+    default = _run(_job(demo_repo, write_policy(tmp_path / "d.yaml", demo_sim.base_url)))
+    policy = write_policy(tmp_path / "r.yaml", demo_sim.base_url, extends="fast-review")
+    job = _run(_job(demo_repo, policy))
+    assert job.status == default.status == "done", job.error
+    assert [s["tier"] for s in job.steps] == ["fast", "deep", "deep"]
+    gate = _receipts(job, phase="gate", step=2)[0]
+    assert gate.action == "escalate-review" and gate.rule_id == "gate.sensitive-paths"
+    [review] = _receipts(job, phase="review", step=2)
+    assert review.tier == "deep" and review.requested_model == DEEP
+    assert review.rule_id == job.steps[1]["rule_id"] == "gate.sensitive-paths"
+    # the fast draft was kept and corrected: no deep redo of the step
+    assert _receipts(job, phase="edit", step=2, tier="deep") == []
+    assert len(_receipts(job, phase="edit", step=2, tier="fast")) == 1
+    # the corrections bring the step to the same code as the deep redo under default
+    for path in ("shop/auth.py", "shop/api.py"):
+        assert (_git(job.worktree, "show", f"{job.steps[1]['checkpoint_sha']}:{path}")
+                == _git(default.worktree, "show", f"{default.steps[1]['checkpoint_sha']}:{path}"))
+
+
+def _demo_answer(model: str, contains: str) -> str:
+    entries = yaml.safe_load(TAPE_PATH.read_text())["entries"]
+    return next(e["text"] for e in entries
+                if e["match"] == {"model": model, "contains": contains})
+
+
+HEADER_PLAN = ('{"steps": [{"intent": "Let the orders API read an X-Api-Key header", '
+               '"files": ["shop/api.py"]}]}')
+
+
+@pytest.mark.parametrize("review", ["approve", "correction-does-not-apply"])
+def test_fast_review_of_a_draft(tmp_path: Path, demo_repo: Path, review: str) -> None:
+    """An approved draft is committed as the fast tier wrote it; a correction that does
+    not apply sends the step to a deep redo from the last checkpoint."""
+    answer = ("APPROVE\n" if review == "approve" else
+              "shop/auth.py\n<<<<<<< SEARCH\nno such line\n=======\nx = 1\n>>>>>>> REPLACE\n")
+    tape = _base_tape([
+        {"match": {"model": DEEP, "contains": "STEP 1 REVIEW:"}, "text": answer},
+        {"match": {"model": FAST, "contains": "STEP 1:"},
+         "text": _demo_answer(FAST, "STEP 2:")},
+        {"match": {"model": DEEP, "contains": "STEP 1:"},
+         "text": _demo_answer(DEEP, "STEP 2:")},
+    ], plan=HEADER_PLAN)
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url, extends="fast-review")
+        job = _run(_job(demo_repo, policy, task="Read an X-Api-Key header"))
+    assert job.status == "done", job.error
+    [step] = job.steps
+    assert step["rule_id"] == "gate.sensitive-paths"
+    assert any(e.startswith("deep review: gate.sensitive-paths") for e in step["escalations"])
+    assert [r.tier for r in _receipts(job, phase="review")] == ["deep"]
+    deep_edits = _receipts(job, phase="edit", tier="deep", kind="model_call")
+    auth = _git(job.worktree, "show", "HEAD:shop/auth.py")
+    assert "def key_from_headers" in auth
+    if review == "approve":
+        assert step["tier"] == "fast" and deep_edits == []
+        assert "hmac" not in auth  # the draft as it was written
+    else:
+        assert step["tier"] == "deep" and len(deep_edits) == 1
+        assert "review correction did not apply" in step["escalations"]
+        assert "hmac.compare_digest" in auth and "x = 1" not in auth
+        assert "key_from_headers(headers)" in _git(job.worktree, "show", "HEAD:shop/api.py")
     assert _git(job.worktree, "status", "--porcelain") == ""
 
 

@@ -19,7 +19,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["default", "strict", "fast-only", "deep-only"])
+@pytest.mark.parametrize("name", ["default", "strict", "fast-review", "fast-only", "deep-only"])
 def test_shipped_policies_load(name: str) -> None:
     policy = load_policy(name, user_path=NO_USER)
     assert policy.name == name
@@ -28,7 +28,8 @@ def test_shipped_policies_load(name: str) -> None:
     assert policy.tiers["deep"].models[0].model == "gpt-5.3-codex"
     assert policy.tiers["deep"].models[0].base_url == "sim://"
     assert policy.retries.edit_repairs == 1
-    assert {"default", "strict", "fast-only", "deep-only"} <= set(builtin_policy_names())
+    assert {"default", "strict", "fast-review", "fast-only", "deep-only"} <= set(
+        builtin_policy_names())
 
 
 def test_strict_requires_approval_and_deep_only_defaults_to_deep() -> None:
@@ -37,6 +38,18 @@ def test_strict_requires_approval_and_deep_only_defaults_to_deep() -> None:
     rules = {r.id: r for r in strict.gate_rules}
     assert rules["gate.risky-code"].action == "require-approval"
     assert load_policy("deep-only", user_path=NO_USER).default_tier == "deep"
+
+
+def test_fast_review_reviews_security_trips_and_still_redoes_the_rest() -> None:
+    default = {r.id: r for r in load_policy("default", user_path=NO_USER).gate_rules}
+    review = {r.id: r for r in load_policy("fast-review", user_path=NO_USER).gate_rules}
+    changed = {i for i in review if review[i].action != default[i].action}
+    assert changed == {"gate.sensitive-paths", "gate.risky-code", "gate.security-task"}
+    assert {review[i].action for i in changed} == {"escalate-review"}
+    for i in ("gate.multi-file", "gate.build-and-ci", "gate.executable", "gate.symlink"):
+        assert review[i].action == "escalate-redo"
+    assert review["gate.secret"].action == "block"
+    assert review["gate.risky-code"].when == default["gate.risky-code"].when
 
 
 def test_layers_user_then_repo_then_overrides(tmp_path: Path) -> None:

@@ -164,5 +164,5 @@ def test_every_field_of_the_ruled_sections_has_a_rule() -> None:
 
 def test_shipped_policies_still_load_under_an_empty_repo_policy(git_repo: Path) -> None:
     _repo_policy(git_repo, "name: repo\n")
-    for name in ("default", "strict", "fast-only", "deep-only"):
+    for name in ("default", "strict", "fast-review", "fast-only", "deep-only"):
         assert load_policy(name, user_path=NO_USER, repo=git_repo).name == "repo"
