@@ -271,8 +271,9 @@ async def review(state: JobState, rt: JobRuntime) -> Update:
     result = await review_draft(rt.gateway, tier=rt.policy.review_tier, task=state["task"],
                                 step_no=step_no, intent=step["intent"], diff=diff,
                                 reasons=state.get("gate_reasons", []))
-    escalations = [*state.get("escalations", []),
-                   "deep review: " + "; ".join(state.get("gate_reasons", []))]
+    verdict = "approved the draft as written" if result.approved else "sent corrections"
+    escalations = [*state.get("escalations", []), f"{rt.policy.review_tier} review {verdict}: "
+                   + "; ".join(state.get("gate_reasons", []))]
     if result.approved:
         return {"next": "verify", "escalations": escalations}
     await rt.fenced()

@@ -178,7 +178,8 @@ def test_fast_review_of_a_draft(tmp_path: Path, demo_repo: Path, review: str) ->
     assert job.status == "done", job.error
     [step] = job.steps
     assert step["rule_id"] == "gate.sensitive-paths"
-    assert any(e.startswith("deep review: gate.sensitive-paths") for e in step["escalations"])
+    verdict = "approved the draft as written" if review == "approve" else "sent corrections"
+    assert f"deep review {verdict}: gate.sensitive-paths" in step["escalations"][0]
     assert [r.tier for r in _receipts(job, phase="review")] == ["deep"]
     deep_edits = _receipts(job, phase="edit", tier="deep", kind="model_call")
     auth = _git(job.worktree, "show", "HEAD:shop/auth.py")
