@@ -32,6 +32,12 @@ from tests.fixtures_jobs import DEEP, FAST, write_policy
 KILL_POINTS = [("*", n, 0.0) for n in range(2, 58, 4)] + [
     ("model.start", k, 0.015) for k in range(1, 9)
 ]
+# Under `fast-review` the auth step's fast draft gets a deep review (the 4th model call:
+# plan, step 1, step 2's draft, the review): kills inside the review's stream, right
+# after its answer (before or while the corrections are applied and gated again), and
+# after the reviewed step's verification. "receipt:review" counts the review's receipts.
+REVIEW_KILL_POINTS = [("model.start", 4, d) for d in (0.0, 0.015, 0.04)] + [
+    ("receipt:review", 1, d) for d in (0.0, 0.004)] + [("verify", 2, 0.0)]
 def _tandem(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "orchestrator", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -49,6 +55,12 @@ def _git(cwd: str, *args: str) -> str:
                           text=True).stdout
 
 
+def _counts(kind: str, event: dict) -> bool:
+    if kind.startswith("receipt:"):
+        return event["type"] == "receipt" and event["receipt"]["phase"] == kind[8:]
+    return kind in ("*", event["type"])
+
+
 def _run_and_kill(env: dict[str, str], args: list[str], home: Path, kind: str, at: int,
                   delay_s: float) -> str:
     """Start a job, kill -9 it after its ``at``-th event of ``kind``; returns the job id."""
@@ -60,7 +72,7 @@ def _run_and_kill(env: dict[str, str], args: list[str], home: Path, kind: str, a
         if logs:
             job_id = logs[0].parent.name
             events = _events(logs[0])
-            if sum(1 for e in events if kind in ("*", e["type"])) >= at:
+            if sum(1 for e in events if _counts(kind, e)) >= at:
                 time.sleep(delay_s)
                 proc.send_signal(signal.SIGKILL)
                 break
@@ -105,6 +117,9 @@ def _crash_and_resume(tmp_path: Path, i: int, point: tuple[str, int, float],
         raise AssertionError(f"{where}: step commits {steps}; events before the kill "
                              f"{[e['type'] for e in before][-6:]}; after {kinds}")
     assert _git(worktree, "status", "--porcelain") == "", f"{where}: worktree not clean"
+    # the auth step ends as deep made it (a redo, or the review's corrections), crash or not
+    assert "hmac.compare_digest" in _git(worktree, "show", "HEAD:shop/auth.py"), where
+    assert "key_from_headers(headers)" in _git(worktree, "show", "HEAD:shop/api.py"), where
     assert _git(worktree, "rev-parse", "HEAD").strip() == summary["head_sha"]
     mid_stream = before[-1]["type"] == "model.start"
     return "mid-stream" if mid_stream else "between"
@@ -125,3 +140,18 @@ def test_kill_minus_nine_anywhere_then_resume(tmp_path: Path) -> None:
           f"mid-stream: {outcomes.count('mid-stream')}")
     assert len(resumed) >= 20
     assert outcomes.count("mid-stream") >= 5
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_kill_minus_nine_around_a_deep_review_then_resume(tmp_path: Path) -> None:
+    profiles = [ModelProfile(name=FAST, ttft_ms=0, tokens_per_s=3000, jitter=0),
+                ModelProfile(name=DEEP, ttft_ms=0, tokens_per_s=2000, jitter=0)]
+    with SimServer(SimConfig(models=profiles, tape=TAPE_PATH)).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "policy.yaml", sim.base_url, extends="fast-review")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = list(pool.map(lambda ip: _crash_and_resume(tmp_path, ip[0], ip[1], policy),
+                                     enumerate(REVIEW_KILL_POINTS)))
+    print(f"review kill points: {len(REVIEW_KILL_POINTS)}, outcomes: {outcomes}")
+    assert "completed" not in outcomes  # every kill landed before the job's end
+    assert outcomes.count("mid-stream") >= 2
