@@ -209,12 +209,11 @@ def cli(policies: str, quick_steps: int, json_out: bool) -> None:
         use_settings(home=workdir / "home")
         tape = validate_entries(bench_tape(quick_steps))
         with SimServer.subprocess(SimConfig(tape=tape)) as sim:
-            for name in names:
+            for i, name in enumerate(names, 1):
+                click.echo(f"[{i}/{len(names)}] {name}: running the demo scenario...", err=True)
                 policy = _policy_file(workdir, name, sim.base_url)
                 results[name] = asyncio.run(
                     _run_policy(name, policy, workdir, bench_task(quick_steps)))
-                if not json_out:
-                    click.echo(f"{name}: {json.dumps(results[name])}", err=True)
     out: dict[str, Any] = {
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
                    f"Python {platform.python_version()}",
@@ -225,4 +224,26 @@ def cli(policies: str, quick_steps: int, json_out: bool) -> None:
     if "default" in results and "deep-only" in results:
         out["deep_only_over_default_wall"] = round(
             results["deep-only"]["wall_s"] / results["default"]["wall_s"], 2)
-    emit_json(out)
+    if json_out:
+        emit_json(out)
+        return
+    click.echo(summary_table(results))
+    if "deep_only_over_default_wall" in out:
+        click.echo(f"deep-only / default wall time: {out['deep_only_over_default_wall']}x")
+
+
+def summary_table(results: dict[str, dict[str, Any]]) -> str:
+    """The figures of each policy, one line each (what --json prints in full)."""
+    head = ("policy", "status", "wall s", "model s", "verify s", "overhead ms/step",
+            "overhead %", "tiers by step", "sensitive on deep")
+    rows = [head]
+    for name, r in results.items():
+        fraction = r["overhead_fraction"]
+        rows.append((name, r["status"], f"{r['wall_s']:.2f}", f"{r['model_stream_s']:.2f}",
+                     f"{r['verification_s']:.2f}", str(r["orchestrator_overhead_ms_per_step"]),
+                     "-" if fraction is None else f"{100 * fraction:.1f}",
+                     " ".join(r["step_tiers"][k] for k in sorted(r["step_tiers"], key=int)),
+                     {True: "yes", False: "NO", None: "-"}[r["sensitive_steps_on_deep"]]))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)

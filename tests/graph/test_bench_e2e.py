@@ -10,7 +10,13 @@ import asyncio
 import json
 from pathlib import Path
 
-from orchestrator.bench.e2e import _policy_file, _run_policy, bench_tape, bench_task
+from orchestrator.bench.e2e import (
+    _policy_file,
+    _run_policy,
+    bench_tape,
+    bench_task,
+    summary_table,
+)
 from orchestrator.demo import DEMO_TASK
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.sim.tape import validate_entries
@@ -53,3 +59,9 @@ def test_default_keeps_added_quick_steps_on_fast(tmp_path: Path) -> None:
     assert set(fast["step_tiers"].values()) == {"fast"}
     assert fast["security_sensitive_steps"] == [] and fast["sensitive_steps_on_deep"] is None
     assert len(default["overhead_ms_per_step"]) == 5
+    # the table printed without --json: a line per policy, tiers in step order
+    lines = summary_table(results).splitlines()
+    assert lines[0].split()[:2] == ["policy", "status"] and len(lines) == 5
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert rows["default"][-6:] == ["fast", "deep", "fast", "fast", "fast", "yes"]
+    assert rows["fast-only"][1] == "done" and rows["fast-only"][-1] == "-"
