@@ -125,16 +125,22 @@ def _crash_and_resume(tmp_path: Path, i: int, point: tuple[str, int, float],
     return "mid-stream" if mid_stream else "between"
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_kill_minus_nine_anywhere_then_resume(tmp_path: Path) -> None:
+def _crash_at_each(tmp_path: Path, points: list[tuple[str, int, float]],
+                   **policy: str) -> list[str]:
+    """Every kill point on its own job (two at a time), on the demo tape; the outcomes."""
     profiles = [ModelProfile(name=FAST, ttft_ms=0, tokens_per_s=3000, jitter=0),
                 ModelProfile(name=DEEP, ttft_ms=0, tokens_per_s=2000, jitter=0)]
     with SimServer(SimConfig(models=profiles, tape=TAPE_PATH)).run_in_thread() as sim:
-        policy = write_policy(tmp_path / "policy.yaml", sim.base_url)
+        path = write_policy(tmp_path / "policy.yaml", sim.base_url, **policy)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            outcomes = list(pool.map(lambda ip: _crash_and_resume(tmp_path, ip[0], ip[1], policy),
-                                     enumerate(KILL_POINTS)))
+            return list(pool.map(lambda ip: _crash_and_resume(tmp_path, ip[0], ip[1], path),
+                                 enumerate(points)))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_kill_minus_nine_anywhere_then_resume(tmp_path: Path) -> None:
+    outcomes = _crash_at_each(tmp_path, KILL_POINTS)
     resumed = [o for o in outcomes if o != "completed"]
     print(f"kill points: {len(KILL_POINTS)}, resumed: {len(resumed)}, "
           f"mid-stream: {outcomes.count('mid-stream')}")
@@ -145,13 +151,7 @@ def test_kill_minus_nine_anywhere_then_resume(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_kill_minus_nine_around_a_deep_review_then_resume(tmp_path: Path) -> None:
-    profiles = [ModelProfile(name=FAST, ttft_ms=0, tokens_per_s=3000, jitter=0),
-                ModelProfile(name=DEEP, ttft_ms=0, tokens_per_s=2000, jitter=0)]
-    with SimServer(SimConfig(models=profiles, tape=TAPE_PATH)).run_in_thread() as sim:
-        policy = write_policy(tmp_path / "policy.yaml", sim.base_url, extends="fast-review")
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            outcomes = list(pool.map(lambda ip: _crash_and_resume(tmp_path, ip[0], ip[1], policy),
-                                     enumerate(REVIEW_KILL_POINTS)))
+    outcomes = _crash_at_each(tmp_path, REVIEW_KILL_POINTS, extends="fast-review")
     print(f"review kill points: {len(REVIEW_KILL_POINTS)}, outcomes: {outcomes}")
     assert "completed" not in outcomes  # every kill landed before the job's end
     assert outcomes.count("mid-stream") >= 2
