@@ -132,12 +132,18 @@ class Tier(_Strict):
 REGEX_TEXT_LIMIT = 4096
 
 
+def text_regex(pattern: str) -> re.Pattern[str]:
+    """A rule's ``step_text`` / ``task_text`` pattern as it is checked at load and matched
+    (case-insensitive; ``re`` caches it)."""
+    return re.compile(pattern, re.IGNORECASE)
+
+
 def _regexes(patterns: list[str]) -> list[str]:
     """Each pattern must compile and must not backtrack catastrophically (a policy error at
     load, not a crash or a hung router at the first step): a repository writes these."""
     for pattern in patterns:
         try:
-            compiled = re.compile(pattern)
+            compiled = text_regex(pattern)
         except re.error as exc:
             raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
         if problem := backtracking(compiled):

@@ -10,7 +10,6 @@ deepest tier. A secret in a diff is always blocked, whatever the policy says.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from orchestrator.policy import (
     RouteRule,
     RouteWhen,
     action_rank,
+    text_regex,
 )
 from orchestrator.secrets import find_secrets
 from orchestrator.security.diff import ParsedDiff, parse_diff
@@ -182,7 +182,7 @@ def compile_matchers(policy: Policy) -> None:
             compile_glob(glob)
         texts = when.step_text if isinstance(when, RouteWhen) else when.task_text
         for rx in texts or []:
-            re.compile(rx, re.IGNORECASE)
+            text_regex(rx)
 
 
 def _search_all(regexes: Sequence[str], text: str) -> list[str]:
@@ -191,7 +191,7 @@ def _search_all(regexes: Sequence[str], text: str) -> list[str]:
     found: list[str] = []
     text = text[:REGEX_TEXT_LIMIT]
     for rx in regexes:
-        found.extend(m.group(0) for m in re.finditer(rx, text, re.IGNORECASE))
+        found.extend(m.group(0) for m in text_regex(rx).finditer(text))
     return sorted(set(found))[:10]
 
 

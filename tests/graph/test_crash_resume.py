@@ -38,6 +38,8 @@ KILL_POINTS = [("*", n, 0.0) for n in range(2, 58, 4)] + [
 # after the reviewed step's verification. "receipt:review" counts the review's receipts.
 REVIEW_KILL_POINTS = [("model.start", 4, d) for d in (0.0, 0.015, 0.04)] + [
     ("receipt:review", 1, d) for d in (0.0, 0.004)] + [("verify", 2, 0.0)]
+
+
 def _tandem(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "orchestrator", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD, TAPE_PATH
 from orchestrator.events import read_events
 from orchestrator.jobstore import JobRecord, load_job, new_job_id
 from orchestrator.runner import rollback_job, run_job
-from orchestrator.sim import SimConfig, SimServer
+from orchestrator.sim import SimConfig, SimServer, load_tape
 from tests.fixtures_jobs import DEEP, FAST, quick_profiles, write_policy
 
 ONE_STEP_PLAN = (
@@ -150,9 +149,8 @@ def test_fast_review_corrects_the_auth_draft_instead_of_redoing_it(
 
 
 def _demo_answer(model: str, contains: str) -> str:
-    entries = yaml.safe_load(TAPE_PATH.read_text())["entries"]
-    return next(e["text"] for e in entries
-                if e["match"] == {"model": model, "contains": contains})
+    return next(e.text or "" for e in load_tape(TAPE_PATH)
+                if e.match.model == model and e.match.contains == [contains])
 
 
 HEADER_PLAN = ('{"steps": [{"intent": "Let the orders API read an X-Api-Key header", '
