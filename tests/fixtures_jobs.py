@@ -3,6 +3,7 @@ fast speed profiles (the scripted answers are the demo's tape, or a test's own).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import yaml
 from orchestrator.cli.jobs import create_demo_repo
 from orchestrator.events import EventLog
 from orchestrator.jobctx import JobRuntime
-from orchestrator.jobstore import JobRecord
+from orchestrator.jobstore import JobRecord, new_job_id
 from orchestrator.policy import load_policy
 from orchestrator.sim import ModelProfile, SimConfig, SimServer
 from orchestrator.sim.server import ThreadedSim
@@ -36,6 +37,34 @@ def bare_runtime(repo: Path, tmp_path: Path, job_id: str) -> JobRuntime:
 def quick_profiles() -> list[ModelProfile]:
     return [ModelProfile(name=FAST, ttft_ms=0, tokens_per_s=20000, jitter=0),
             ModelProfile(name=DEEP, ttft_ms=2, tokens_per_s=5000, jitter=0)]
+
+
+def done_demo_job(tmp_path: Path, repo: Path, sim: ThreadedSim) -> JobRecord:
+    """The demo's task run to the end on ``repo`` (three steps, each checkpointed)."""
+    from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD
+    from orchestrator.runner import run_job
+
+    policy = write_policy(tmp_path / "p.yaml", sim.base_url)
+    job = JobRecord(job_id=new_job_id(), repo=str(repo), task=DEMO_TASK, policy=str(policy),
+                    test_cmd=DEMO_TEST_CMD)
+    job.save()
+    job = asyncio.run(run_job(job))
+    assert job.status == "done" and len(job.steps) == 3, job.error
+    return job
+
+
+def budget_paused_job(tmp_path: Path, repo: Path, sim: ThreadedSim) -> JobRecord:
+    """A job on ``repo`` paused by its cost budget before its first step was done (its
+    worktree made): resume it with ``budgets.max_cost_usd`` raised."""
+    from orchestrator.runner import run_job
+
+    policy = write_policy(tmp_path / "p.yaml", sim.base_url, budgets={"max_cost_usd": 0.0005})
+    job = JobRecord(job_id=new_job_id(), repo=str(repo), task="Add slugify",
+                    policy=str(policy), test_cmd="true")
+    job.save()
+    job = asyncio.run(run_job(job))
+    assert job.status == "paused" and job.worktree, job.error
+    return job
 
 
 @pytest.fixture

@@ -217,7 +217,9 @@ def _undo_one(state: _FileState) -> None:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     mode = path.stat().st_mode & 0o7777 if path.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tandem-tmp", dir=path.parent)
+    # A short name of its own: one built from the file's would pass the 255-byte limit on
+    # names for files whose own name is near it.
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tandem-tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -26,8 +26,10 @@ def changed_paths(root: Path, base: str) -> list[str]:
 def worktree_diff(root: Path, base: str, max_file_bytes: int) -> str:
     # --text: a repository's .gitattributes can mark any file binary (``-diff``), which
     # would hide its content from whoever reads this diff (the gate, the reviewer).
+    # Explicit prefixes: the gate's path rules read "a/<path>" and "b/<path>", and a
+    # user's config (diff.mnemonicPrefix, diff.noprefix) would print others.
     tracked = run_git(root, ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--text",
-                             "--no-renames", base, "--"])
+                             "--no-renames", "--src-prefix=a/", "--dst-prefix=b/", base, "--"])
     parts = [tracked.decode("utf-8", "replace")]
     parts += [_new_file_diff(root, rel, max_file_bytes) for rel in untracked(root)]
     return "".join(parts)

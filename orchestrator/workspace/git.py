@@ -27,7 +27,9 @@ IDENTITY = {
 # proportional to the change, not to the repository; expiring unused shared indexes at
 # once keeps the disk bounded. Hooks are the user's, not ours to run; nor is a file-system
 # monitor, a command the repository's config names (a verification command, which runs
-# the repository's code, can write that config).
+# the repository's code, can write that config). Patches keep git's a/ and b/ before
+# each path, which the gate's path rules and ``git am`` expect, whatever the user's
+# diff.mnemonicPrefix or diff.noprefix say.
 OVERRIDES = (
     "-c", "core.hooksPath=/dev/null",
     "-c", "core.fsmonitor=false",
@@ -38,6 +40,8 @@ OVERRIDES = (
     "-c", "gc.auto=0",
     "-c", "maintenance.auto=false",
     "-c", "advice.detachedHead=false",
+    "-c", "diff.mnemonicPrefix=false",
+    "-c", "diff.noprefix=false",
 )
 
 

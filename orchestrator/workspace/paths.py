@@ -67,8 +67,24 @@ def safe_target(root: Path, raw: str) -> tuple[str, Path]:
         ) from None
     if not real_rel.parts or any(is_git_name(p) for p in real_rel.parts):
         raise UnsafePath(f"refused edit path {rel!r}: it resolves into .git or the root")
+    _check_not_in_repository(root, rel, real_rel)
     _check_existing(rel, real)
     return real_rel.as_posix(), real
+
+
+def _check_not_in_repository(root: Path, rel: str, real_rel: Path) -> None:
+    """Refuse a path inside a folder with its own ``.git`` (a submodule, or a repository
+    made inside the worktree): git will not commit it in this repository's tree (``git
+    add`` says the path "is in submodule"), and a commit made without git would replace
+    the submodule with a folder of that one file."""
+    folder = root
+    for part in real_rel.parts[:-1]:
+        folder = folder / part
+        if os.path.lexists(folder / ".git"):
+            inner = folder.relative_to(root).as_posix()
+            raise UnsafePath(f"refused edit path {rel!r}: it lies inside {inner!r}, a "
+                             "submodule or nested git repository; its files are not "
+                             "editable from this repository")
 
 
 def _check_existing(rel: str, real: Path) -> None:

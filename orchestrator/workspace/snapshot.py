@@ -21,13 +21,14 @@ from pathlib import Path
 
 from gitdb import IStream, LooseObjectDB
 
+from orchestrator.errors import GitError
 from orchestrator.workspace.commits import (
     SKIPPED_TRAILER,
     CheckpointInfo,
     format_message,
     step_of,
 )
-from orchestrator.workspace.git import IDENTITY, git_text, run_git, split_z
+from orchestrator.workspace.git import IDENTITY, git_env, git_proc, git_text, run_git, split_z
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 _PLAIN_DIR = "a directory"
@@ -58,6 +59,41 @@ def scan_entries(root: Path, while_staging: bool = False) -> list[tuple[str, str
     out = run_git(root, [*lock, "status", "--porcelain=v1", "-z", "--untracked-files=all",
                          "--no-renames", "--ignore-submodules=none"])
     return [(entry[:2], entry[3:]) for entry in split_z(out) if len(entry) > 3]
+
+
+def worktree_tree(root: Path) -> str | None:
+    """The tree of the worktree as it is (untracked files included, ignored ones not),
+    or None when it equals HEAD. Reads only: a scratch index, not the worktree's.
+
+    Nested git repositories are left out, as checkpoints leave them out: a tree could hold
+    only a gitlink to their HEAD (not their files), and one with no commit yet makes
+    ``git add`` fail. A restore leaves them in place."""
+    entries = scan_entries(root)
+    if not entries:
+        return None
+    # With --untracked-files=all, a folder is listed on its own only when it is a nested
+    # repository.
+    nested = [p.rstrip("/") for xy, p in entries if xy == "??" and p.endswith("/")]
+    specs = [".", *(f":(exclude,literal){p}" for p in nested)]
+    steps: list[tuple[list[str], bytes | None]] = [
+        (["read-tree", "HEAD"], None),
+        (["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"], _z(specs)),
+        (["write-tree"], None),
+    ]
+    scratch = Path(git_text(root, "rev-parse", "--path-format=absolute", "--git-path",
+                            "tandem-kept.index"))
+    env = {**git_env(), "GIT_INDEX_FILE": str(scratch)}
+    try:
+        for args, stdin in steps:
+            # A plain index: a split one would prune the worktree's shared index.
+            proc = git_proc(root, ["-c", "core.splitIndex=false", *args], stdin=stdin, env=env)
+            if proc.returncode != 0:
+                raise GitError(f"git {args[0]} in {root} failed: "
+                               f"{proc.stderr.decode(errors='replace').strip()[:300]}")
+    finally:
+        scratch.unlink(missing_ok=True)
+    tree = proc.stdout.decode().strip()
+    return None if tree == git_text(root, "rev-parse", "HEAD^{tree}") else tree
 
 
 def ignore_rules_match(root: Path, paths: list[str]) -> set[str]:

@@ -17,6 +17,8 @@ committed.
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,24 +104,98 @@ def stage_paths(root: Path, paths: list[str]) -> None:
 
 
 def _put_back_edits(root: Path, written: dict[str, bytes | None]) -> list[str]:
-    """Files a command changed after the edit get the edit's content back."""
+    """Files a command changed after the edit get the edit's content back.
+
+    Nothing is followed on the way: a command (the model's own tests) may have swapped an
+    edited file, or a folder above it, for a symlink to a file outside the worktree (the
+    repository's git config, say), and writing the edit "back" through it would put the
+    model's text there. Links and files standing where a folder or the edited file belong
+    are removed, and the file is written in place (``O_NOFOLLOW``, relative to folder
+    descriptors opened without following links)."""
     warnings = []
     for rel, data in written.items():
-        path = root / rel
-        try:
-            now: bytes | None = path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            now = None
-        if now == data:
+        parts = rel.split("/")
+        if _read_in_place(root, parts) == ("ok", data):
             continue
-        if data is None:
-            path.unlink()
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+        _write_in_place(root, parts, data)
         warnings.append(f"{rel}: changed by a command after the edit; the edited version "
                         "is committed (the one the gate checked)")
     return warnings
+
+
+_NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def _open_folder(root: Path, names: list[str], *, make: bool) -> int | str:
+    """A descriptor of the folder ``root/names...``, every step opened without following
+    a link. When something else stands on the way (a link, a file) or a folder is
+    missing: with ``make``, it is replaced (the link itself, never its target) or made;
+    without, "other" or "absent" is returned."""
+    fd = os.open(root, _NOFOLLOW_DIR)
+    try:
+        for name in names:
+            try:
+                nxt = os.open(name, _NOFOLLOW_DIR, dir_fd=fd)
+            except OSError as exc:  # absent, a link (ELOOP) or a file (ENOTDIR)
+                absent = isinstance(exc, FileNotFoundError)
+                if not make:
+                    os.close(fd)
+                    return "absent" if absent else "other"
+                if not absent:
+                    os.unlink(name, dir_fd=fd)
+                os.mkdir(name, dir_fd=fd)
+                nxt = os.open(name, _NOFOLLOW_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_in_place(root: Path, parts: list[str]) -> tuple[str, bytes | None]:
+    """("ok", content or None when absent) when every folder on the way is a real folder
+    and the file a regular file (or absent); ("other", None) otherwise."""
+    fd = _open_folder(root, parts[:-1], make=False)
+    if isinstance(fd, str):
+        return ("ok", None) if fd == "absent" else ("other", None)
+    try:
+        try:
+            st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return "ok", None
+        if not stat.S_ISREG(st.st_mode):
+            return "other", None
+        leaf = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+        with os.fdopen(leaf, "rb") as fh:
+            return "ok", fh.read()
+    finally:
+        os.close(fd)
+
+
+def _write_in_place(root: Path, parts: list[str], data: bytes | None) -> None:
+    """Make ``parts`` hold ``data`` (None: absent), replacing whatever stands in the way."""
+    fd = _open_folder(root, parts[:-1], make=data is not None)
+    if isinstance(fd, str):
+        return  # a deletion under no folder: nothing there to delete
+    try:
+        leaf = parts[-1]
+        try:
+            st = os.stat(leaf, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None and (data is None or not stat.S_ISREG(st.st_mode)):
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(leaf, dir_fd=fd)
+            else:
+                os.unlink(leaf, dir_fd=fd)
+        if data is not None:
+            out = os.open(leaf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666,
+                          dir_fd=fd)
+            with os.fdopen(out, "wb") as fh:
+                fh.write(data)
+    finally:
+        os.close(fd)
 
 
 def put_back_others(root: Path, sha: str, entries: list[tuple[str, str]]) -> list[str]:
@@ -131,9 +207,17 @@ def put_back_others(root: Path, sha: str, entries: list[tuple[str, str]]) -> lis
         run_git(root, ["checkout", "-q", sha, "--pathspec-from-file=-",
                        "--pathspec-file-nul"],
                 stdin=b"".join(os.fsencode(p) + b"\0" for p in tracked))
+    removed, left = [], []
     for rel in untracked:
+        if rel.endswith("/"):  # a folder listed whole (--untracked-files=all): a nested
+            left.append(rel)   # repository, never deleted
+            continue
         target = root / rel
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-    return [f"{p}: changed by a command, not by an edit; not committed, put back as the "
-            "checkpoint has it" for p in [*tracked, *untracked]]
+        # A file, a link (not its target), a fifo. A folder now: the scan ran beside
+        # ``_put_back_edits``, which replaced the link it saw with the edits' folder.
+        if not target.is_dir() or target.is_symlink():
+            target.unlink(missing_ok=True)
+        removed.append(rel)
+    return [*(f"{p}: changed by a command, not by an edit; not committed, put back as the "
+              "checkpoint has it" for p in [*tracked, *removed]),
+            *(f"{p}: a nested git repository; left in place, not committed" for p in left)]

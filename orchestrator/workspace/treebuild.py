@@ -17,9 +17,12 @@ from pathlib import Path
 from gitdb import GitDB, IStream
 from gitdb.exc import BadObject
 
+from orchestrator.errors import WorkspaceError
+
 TREE_MODE = 0o40000
 FILE_MODE = 0o100644
 EXEC_MODE = 0o100755
+GITLINK_MODE = 0o160000  # a submodule's commit
 
 # path (bytes, "/"-separated) -> (mode, binary sha) to write, or None to delete; mode
 # None keeps the file's mode in the base tree (executable or not), else 100644
@@ -81,6 +84,21 @@ def entry_of(store: ObjectStore, tree_hex: str, path: bytes) -> tuple[int, bytes
     return _entries(store, binsha).get(name)
 
 
+def gitlink_on(store: ObjectStore, tree_hex: str, path: bytes) -> bytes | None:
+    """The part of ``path`` (itself, or a folder above it) that is a submodule (gitlink)
+    in the tree, or None."""
+    binsha = bytes.fromhex(tree_hex)
+    parts = path.split(b"/")
+    for i, part in enumerate(parts):
+        found = _entries(store, binsha).get(part)
+        if found is not None and found[0] == GITLINK_MODE:
+            return b"/".join(parts[:i + 1])
+        if found is None or found[0] != TREE_MODE:
+            return None
+        binsha = found[1]
+    return None
+
+
 def _build(store: ObjectStore, tree: bytes | None, changes: Changes) -> bytes | None:
     entries = _entries(store, tree) if tree is not None else {}
     below: dict[bytes, Changes] = {}
@@ -91,12 +109,14 @@ def _build(store: ObjectStore, tree: bytes | None, changes: Changes) -> bytes | 
         elif value is None:
             entries.pop(head, None)
         else:
+            _refuse_gitlink(entries, head)
             mode, binsha = value
             if mode is None:
                 old = entries.get(head)
                 mode = old[0] if old is not None and old[0] == EXEC_MODE else FILE_MODE
             entries[head] = (mode, binsha)
     for name, sub in below.items():
+        _refuse_gitlink(entries, name)
         current = entries.get(name)
         subtree = current[1] if current is not None and current[0] == TREE_MODE else None
         new = _build(store, subtree, sub)
@@ -107,6 +127,15 @@ def _build(store: ObjectStore, tree: bytes | None, changes: Changes) -> bytes | 
     if not entries:
         return None
     return store.write(b"tree", _serialise(entries))
+
+
+def _refuse_gitlink(entries: _Entries, name: bytes) -> None:
+    """A change may not replace a submodule (with a folder of new files, or a file): the
+    commit would lose it without a word. Edits are refused before they get here."""
+    current = entries.get(name)
+    if current is not None and current[0] == GITLINK_MODE:
+        raise WorkspaceError(f"{os.fsdecode(name)!r} is a submodule in the parent commit; a "
+                             "change at or below it cannot be committed (nothing was)")
 
 
 def _entries(store: ObjectStore, binsha: bytes) -> _Entries:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,14 +24,13 @@ from orchestrator.workspace.commits import LOG_FORMAT, CheckpointInfo, parse_log
 from orchestrator.workspace.edits import EditBlock
 from orchestrator.workspace.git import (
     IDENTITY,
-    git_env,
     git_ok,
-    git_proc,
     git_text,
     run_git,
     split_z,
 )
 from orchestrator.workspace.gitguard import GitFilesGuard, guarded_files
+from orchestrator.workspace.gitlinks import refuse_in_submodules
 from orchestrator.workspace.pending import PendingChanges
 from orchestrator.workspace.treebuild import ObjectStore
 
@@ -71,11 +71,15 @@ class Workspace:
         base_ref: str = "HEAD",
         home: Path | None = None,
         max_file_bytes: int = snapshot.DEFAULT_MAX_FILE_BYTES,
+        *,
+        base_sha: str | None = None,
     ) -> Workspace:
         """The job's workspace: found if it exists (a resumed job), else created.
 
         ``max_file_bytes`` is the checkpoint size cap: bigger files are left out with a
-        warning.
+        warning. ``base_sha`` is the job's base as its record keeps it (a resumed job): a
+        job branch that was deleted is made again from it, not from ``base_ref`` (which
+        may have moved on since).
         """
         repo = Path(os.path.realpath(repo))
         repo_common = worktree.common_dir(repo)
@@ -86,9 +90,9 @@ class Workspace:
         objects = repo_common / "objects"
         if path.exists():
             worktree.attach_existing(path, repo_common, branch)
-            base = worktree.read_base(path, repo, branch, base_ref)
+            base = worktree.read_base(path, repo, branch, base_ref, base_sha)
             return cls(repo, path, branch, base, max_file_bytes, objects)
-        base = worktree.add_worktree(repo, path, branch, base_ref)
+        base = worktree.add_worktree(repo, path, branch, base_ref, base_sha)
         ws = cls(repo, path, branch, base, max_file_bytes, objects)
         ws._head = base  # a new worktree is a checkout of its base, nothing else
         ws._checked.add(base)
@@ -102,6 +106,8 @@ class Workspace:
     def apply_edits(self, blocks: list[EditBlock]) -> ApplyResult:
         """Apply every block or none (raises UnsafePath / EditApplyError, writing nothing)."""
         plan = prepare_edits(self.path, blocks, self.max_edit_bytes)
+        head, tree = (self._head, self._head_tree) if self._head else (self.head(), None)
+        refuse_in_submodules(self.path, self._objects, head, tree, list(plan.files))
         for rel, state in plan.files.items():
             self._pending.record(self.path, rel, state.original)
         result = plan.write()
@@ -222,13 +228,14 @@ class Workspace:
         info.commit_s = info.total_s = time.perf_counter() - t0
         return info
 
-    def guard_git_files(self) -> GitFilesGuard:
-        """A copy of git's configuration files for this worktree (``gitguard``), taken
-        before commands of the repository run in it; ``restore_changes()`` afterwards."""
+    def guard_git_files(self, also: Sequence[Path] = ()) -> GitFilesGuard:
+        """A copy of git's configuration files for this worktree (``gitguard``), and of
+        the files in ``also``, taken before commands of the repository run in it;
+        ``restore_changes()`` afterwards."""
         if self._git_files is None:  # found once, while the files are still git's own
             self._git_files = guarded_files(self.path, worktree.admin_dir(self.path),
                                             self._objects.parent)
-        return GitFilesGuard(self._git_files)
+        return GitFilesGuard([*self._git_files, *also])
 
     def settle(self) -> None:
         """Wait for the index update a step commit left running (raises its error). Run
@@ -277,7 +284,9 @@ class Workspace:
         """Reset the worktree (and the job branch) to ``sha``; removes untracked files.
 
         Only this job's commits are accepted: the base, or a descendant of it made by
-        Tandem (a later checkpoint that a rollback took off the branch included).
+        Tandem (a later checkpoint that a rollback took off the branch included). Nested
+        git repositories stay (one ``-f``, as git cleans by default): their history and
+        files are nowhere else, and neither checkpoints nor kept trees can hold them.
         """
         if sha in self._checked and (self.path / ".git").is_file():
             target = sha  # made or checked by this object, in its own worktree
@@ -286,35 +295,21 @@ class Workspace:
             target = worktree.resolve_commit(self.path, sha)
             if not self._is_job_commit(target):
                 raise WorkspaceError(f"{sha} is not a checkpoint of job branch {self.branch} "
-                                     "(see `tandem jobs show` for its checkpoints)")
+                                     f"(see `tandem show {self.path.name}` for its checkpoints)")
         self.settle()
         self._head = None
         self._pending.mark_clean(None)
         git_text(self.path, "reset", "-q", "--hard", target)
-        git_text(self.path, "clean", "-q", "-ffd")
+        git_text(self.path, "clean", "-q", "-fd")
         self._head, self._head_tree = target, None
         self._pending.mark_clean(target)
         self._checked.add(target)
 
     def worktree_tree(self) -> str | None:
-        """The tree of the worktree as it is (untracked files included, ignored ones not),
-        or None when it equals HEAD. Reads only: a scratch index, not the worktree's."""
+        """The tree of the worktree as it is (untracked files included, ignored ones and
+        nested git repositories not), or None when it equals HEAD. Reads only."""
         self.settle()
-        if not snapshot.scan_entries(self.path):
-            return None
-        scratch = Path(git_text(self.path, "rev-parse", "--path-format=absolute",
-                                "--git-path", "tandem-kept.index").strip())
-        env = {**git_env(), "GIT_INDEX_FILE": str(scratch)}
-        try:
-            for args in (["read-tree", "HEAD"], ["add", "-A"], ["write-tree"]):
-                # A plain index: a split one would prune the worktree's shared index.
-                proc = git_proc(self.path, ["-c", "core.splitIndex=false", *args], env=env)
-                if proc.returncode != 0:
-                    raise GitError(f"git {args[0]} in {self.path} failed: "
-                                   f"{proc.stderr.decode(errors='replace').strip()[:300]}")
-            return proc.stdout.decode().strip()
-        finally:
-            scratch.unlink(missing_ok=True)
+        return snapshot.worktree_tree(self.path)
 
     def keep_tree(self, tree: str, job_id: str, why: str) -> tuple[str, str]:
         """Keep ``tree`` (changes found in the worktree) as a commit on top of HEAD under

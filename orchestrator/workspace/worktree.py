@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from orchestrator.errors import ConfigError, GitError, WorkspaceError
-from orchestrator.workspace.git import git_ok, git_text
+from orchestrator.workspace.git import git_ok, git_text, run_git
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _BASE_FILE = "tandem-base"
@@ -99,21 +99,40 @@ def attach_existing(path: Path, repo_common: Path, branch: str) -> None:
         raise WorkspaceError(f"{where} on branch {branch} (it is on {head or 'a detached HEAD'})")
 
 
-def add_worktree(repo: Path, path: Path, branch: str, base_ref: str) -> str:
-    """Create the worktree (reusing the branch if it exists); returns the base sha."""
-    git_text(repo, "worktree", "prune")
+def add_worktree(
+    repo: Path, path: Path, branch: str, base_ref: str, base_sha: str | None = None
+) -> str:
+    """Create the worktree (reusing the branch if it exists); returns the base sha.
+
+    ``base_sha``: the job's recorded base, when it has one (a resumed job): a branch that
+    is gone is made again from there, not from wherever ``base_ref`` points now. A base
+    this clone lacks (the job ran on another machine) is left to
+    ``Workspace.ensure_commit``, which fetches the job's checkpoints and takes it over."""
+    forget_missing(repo, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if git_ok(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}"):
         git_text(repo, "worktree", "add", "-q", str(path), branch)
-        base = merge_base(repo, branch, base_ref)
+        base = recorded_or_merge_base(repo, branch, base_ref, base_sha)
     else:
-        base = resolve_commit(repo, base_ref)
+        if base_sha and not git_ok(repo, "cat-file", "-e", f"{base_sha}^{{commit}}"):
+            base_sha = None  # not in this clone (yet): see above
+        base = resolve_commit(repo, base_sha or base_ref)
         git_text(repo, "worktree", "add", "-q", "--no-track", "-b", branch, str(path), base)
     # Index features live in the worktree's own index file, not in anyone's config.
     git_text(path, "update-index", "--split-index", "--untracked-cache")
     git_text(path, "write-tree")  # primes the cache-tree that later checkpoints reuse
     admin_dir(path).joinpath(_BASE_FILE).write_text(base + "\n")
     return base
+
+
+def recorded_or_merge_base(
+    repo: Path, branch: str, base_ref: str, base_sha: str | None
+) -> str:
+    """``base_sha`` when the branch descends from it, else where the branch left
+    ``base_ref``."""
+    if base_sha and git_ok(repo, "merge-base", "--is-ancestor", base_sha, branch):
+        return base_sha
+    return merge_base(repo, branch, base_ref)
 
 
 def merge_base(repo: Path, branch: str, base_ref: str) -> str:
@@ -132,16 +151,38 @@ def write_base(path: Path, base: str) -> None:
     admin_dir(path).joinpath(_BASE_FILE).write_text(base + "\n")
 
 
-def read_base(path: Path, repo: Path, branch: str, base_ref: str) -> str:
+def read_base(
+    path: Path, repo: Path, branch: str, base_ref: str, base_sha: str | None = None
+) -> str:
     marker = admin_dir(path) / _BASE_FILE
     if marker.exists():
         return marker.read_text().strip()
-    return merge_base(repo, branch, base_ref)
+    return recorded_or_merge_base(repo, branch, base_ref, base_sha)
 
 
 def remove_worktree(repo: Path, path: Path, branch: str, delete_branch: bool) -> None:
     if path.exists():
         git_text(repo, "worktree", "remove", "--force", "--force", str(path))
-    git_text(repo, "worktree", "prune")
+    else:
+        forget_missing(repo, path)
     if delete_branch and git_ok(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}"):
         git_text(repo, "branch", "-q", "-D", branch)
+
+
+def forget_missing(repo: Path, path: Path) -> None:
+    """Drop git's record of the worktree at ``path`` when its folder is gone (deleted by
+    hand), so that it can be added again; no other record is touched.
+
+    Not ``git worktree prune``: that also drops the records of the user's own worktrees
+    whose folder is missing for a while (on a drive not mounted now), which git keeps for
+    three months; their index, and the branch they hold checked out, would be lost."""
+    if path.exists() or not _registered(repo, path):
+        return
+    git_text(repo, "worktree", "remove", "--force", "--force", str(path))
+
+
+def _registered(repo: Path, path: Path) -> bool:
+    out = run_git(repo, ["worktree", "list", "--porcelain", "-z"])
+    listed = [os.fsdecode(line[len(b"worktree "):]) for line in out.split(b"\0")
+              if line.startswith(b"worktree ")]
+    return any(os.path.realpath(p) == os.path.realpath(path) for p in listed)

@@ -14,7 +14,7 @@ from orchestrator.events import read_events
 from orchestrator.jobstore import JobRecord, load_job, new_job_id
 from orchestrator.runner import rollback_job, run_job
 from orchestrator.sim.server import ThreadedSim
-from tests.fixtures_jobs import write_policy
+from tests.fixtures_jobs import budget_paused_job, write_policy
 
 
 def _git(cwd: str | Path, *args: str) -> str:
@@ -44,13 +44,7 @@ def _assert_kept(job: JobRecord, ref: str) -> None:
 
 def test_resume_keeps_the_users_edits(tmp_path: Path, demo_repo: Path,
                                       demo_sim: ThreadedSim) -> None:
-    policy = write_policy(tmp_path / "p.yaml", demo_sim.base_url,
-                          budgets={"max_cost_usd": 0.0005})
-    job = JobRecord(job_id=new_job_id(), repo=str(demo_repo), task="Add slugify",
-                    policy=str(policy), test_cmd="true")
-    job.save()
-    job = _run(job)
-    assert job.status == "paused" and job.worktree
+    job = budget_paused_job(tmp_path, demo_repo, demo_sim)
     _edit_by_hand(job.worktree)
     job.overrides = ["budgets.max_cost_usd=10"]
     job = _run(job, resume_value={"note": None})

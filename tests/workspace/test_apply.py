@@ -126,6 +126,17 @@ def test_file_mode_preserved(ws: Workspace) -> None:
     assert not [p for p in Path(ws.path).iterdir() if p.name.endswith(".tandem-tmp")]
 
 
+def test_file_with_a_name_near_the_length_limit_is_editable(ws: Workspace) -> None:
+    """Names up to 255 bytes are valid; the temporary file written beside must be too."""
+    name = "n" * 247 + ".py"  # 250 bytes
+    (ws.path / name).write_text("x = 1\n")
+    res = ws.apply_edits(parse_edits(block(name, "x = 1\n", "x = 2\n")
+                                     + block("m" * 247 + ".py", "", "y = 1\n")))
+    assert sorted(res.changed_paths) == sorted([name, "m" * 247 + ".py"])
+    assert (ws.path / name).read_text() == "x = 2\n"
+    assert not [p for p in Path(ws.path).iterdir() if p.name.endswith(".tandem-tmp")]
+
+
 def test_a_nul_byte_in_an_edit_is_refused(ws: Workspace) -> None:
     """git (and so the gate's diff) would call the file binary and show none of it."""
     text = block("new.dat", "", "\0\nAWS_KEY_ID=AKIAQ7ZT3B5XK2M9R4WD\n")

@@ -129,6 +129,48 @@ def test_nested_repository_is_skipped_with_warning(ws: Workspace) -> None:
     assert any("nested git repository" in w for w in info.warnings)
 
 
+def test_nested_repository_survives_keep_and_restore(ws: Workspace) -> None:
+    """What a resume does to a paused job's worktree: keep what is uncommitted, then reset
+    to the checkpoint. A repository made inside the worktree holds history and files that
+    are nowhere else: it stays, and the kept tree leaves it out (as checkpoints do)."""
+    step = ws.checkpoint("Step 1", {"Tandem-Step": "1"}, allow_empty=True)
+    nested = ws.path / "vendor" / "lib"
+    nested.mkdir(parents=True)
+    git(nested, "init", "-q")
+    (nested / "n.txt").write_text("x\n")
+    git(nested, "add", ".")
+    git(nested, "-c", "user.name=U", "-c", "user.email=u@example.com", "commit", "-q",
+        "-m", "c")
+    (nested / "draft.txt").write_text("draft\n")
+    (ws.path / "notes.txt").write_text("user's note\n")
+
+    tree = ws.worktree_tree()
+    assert tree is not None
+    kept, _ref = ws.keep_tree(tree, "job-1", "resume")
+    ws.restore(step.sha)
+
+    assert (nested / "draft.txt").read_text() == "draft\n"
+    assert git(nested, "log", "--format=%s") == "c\n"
+    assert not (ws.path / "notes.txt").exists()
+    assert committed(ws, "notes.txt", kept) == b"user's note\n"
+    assert not [p for p in tree_paths(ws, kept) if p.startswith("vendor")]
+
+
+def test_nested_repository_without_commits_is_kept_in_place(ws: Workspace) -> None:
+    nested = ws.path / "scratch-repo"
+    nested.mkdir()
+    git(nested, "init", "-q")
+    (nested / "wip.txt").write_text("wip\n")
+    assert ws.worktree_tree() is None  # nothing but the nested repository differs
+    (ws.path / "other.txt").write_text("o\n")
+    tree = ws.worktree_tree()
+    assert tree is not None
+    assert "other.txt" in git(ws.path, "ls-tree", "--name-only", tree)
+    ws.restore(ws.base_sha)
+    assert (nested / "wip.txt").read_text() == "wip\n"
+    assert not (ws.path / "other.txt").exists()
+
+
 def test_file_replaced_by_symlink_and_restored(ws: Workspace) -> None:
     (ws.path / "README.md").unlink()
     (ws.path / "README.md").symlink_to("app.py")

@@ -11,6 +11,7 @@ import pytest
 from orchestrator.security.diff import parse_diff
 from orchestrator.workspace import Workspace, parse_edits
 from orchestrator.workspace import diffs as git_diffs
+from orchestrator.workspace.git import run_git as git_run
 
 
 def block(path: str, search: str, replace: str) -> str:
@@ -188,3 +189,35 @@ def test_git_diff_shows_files_a_gitattributes_rule_calls_binary(ws: Workspace) -
     (ws.path / "app.cfg").write_text("a = 1\ntoken = AKIAQ7ZT3B5XK2M9R4WD\n")
     diff = ws.diff(base)
     assert "+token = AKIAQ7ZT3B5XK2M9R4WD" in diff and "Binary files" not in diff
+
+
+@pytest.mark.parametrize("setting", ["mnemonicPrefix", "noprefix"])
+def test_git_rendered_diff_keeps_a_b_prefixes_whatever_the_users_config(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """The gate's path rules read "a/<path>" and "b/<path>": a user's diff config must
+    not turn them into "w/billing/rates.py" or "billing/rates.py"."""
+    home = tmp_path / "user-home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f"[diff]\n\t{setting} = true\n")
+    monkeypatch.setenv("HOME", str(home))
+    # A byte that is not UTF-8: the in-process diff leaves this file to git.
+    base = _checkpointed(ws, {"billing/rates.py": b"RATE = 1\n# \xe9\n"})
+    ws.apply_edits(parse_edits(block("billing/rates.py", "RATE = 1\n", "RATE = 2\n")))
+    diff = ws.edits_diff(base)
+    assert "diff --git a/billing/rates.py b/billing/rates.py\n" in diff
+    assert [f.path for f in parse_diff(diff).files] == ["billing/rates.py"]
+
+
+def test_every_patch_git_prints_here_keeps_a_b_prefixes(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only the worktree diff: any patch the workspace's git prints (a checkpoint's,
+    say) keeps the prefixes that the gate and ``git am`` read."""
+    home = tmp_path / "user-home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[diff]\n\tnoprefix = true\n")
+    monkeypatch.setenv("HOME", str(home))
+    sha = _checkpointed(ws, {"billing/rates.py": b"RATE = 1\n"})
+    shown = git_run(ws.path, ["show", "--format=", sha]).decode()
+    assert shown.startswith("diff --git a/billing/rates.py b/billing/rates.py\n")

@@ -174,3 +174,58 @@ def test_an_edited_gitattributes_applies_in_the_same_step(ws: Workspace) -> None
                                + _replace("a.txt", "x\n", "x\ny\n")))
     info = ws.commit_edits("step 2", {**STEP, "Tandem-Step": "2"})
     assert committed(ws, "a.txt", info.sha) == b"x\ny\n"
+
+
+def test_put_back_never_writes_through_a_link(ws: Workspace, tmp_path: Path) -> None:
+    """The tests swapped an edited file, and the folder above another one, for links to
+    files outside the worktree (a repository's git config, say): putting the edits back
+    replaces the links and leaves their targets alone."""
+    outside = tmp_path / "outside"
+    (outside / "pkg").mkdir(parents=True)
+    (outside / "config").write_text("[core]\n")
+    (outside / "pkg" / "mod.py").write_text("victim\n")
+    ws.apply_edits(parse_edits(_replace("app.py", "    return a + b\n", "    return a - b\n")
+                               + _new_file("pkg/mod.py", "X = 1\n")))
+    edited = (ws.path / "app.py").read_bytes()
+    (ws.path / "app.py").unlink()
+    (ws.path / "app.py").symlink_to(outside / "config")
+    (ws.path / "pkg" / "mod.py").unlink()
+    (ws.path / "pkg").rmdir()
+    (ws.path / "pkg").symlink_to(outside / "pkg", target_is_directory=True)
+    info = ws.commit_edits("step 1", STEP)
+    assert (outside / "config").read_text() == "[core]\n"
+    assert (outside / "pkg" / "mod.py").read_text() == "victim\n"
+    assert not (ws.path / "app.py").is_symlink() and (ws.path / "app.py").read_bytes() == edited
+    assert not (ws.path / "pkg").is_symlink()
+    assert (ws.path / "pkg" / "mod.py").read_text() == "X = 1\n"
+    assert committed(ws, "app.py") == edited and committed(ws, "pkg/mod.py") == b"X = 1\n"
+    # "pkg" too when the status scan, which runs beside the put-back, saw the link there
+    assert {w.split(":")[0] for w in info.warnings} - {"pkg"} == {"app.py", "pkg/mod.py"}
+    ws.settle()
+    assert git(ws.path, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_put_back_of_a_deletion_removes_a_link_not_its_target(ws: Workspace,
+                                                              tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    ws.apply_edits(parse_edits("README.md\n<<<<<<< DELETE\n>>>>>>> DELETE\n"))
+    (ws.path / "README.md").symlink_to(victim)  # a command put a link where the file was
+    info = ws.commit_edits("step 1", STEP)
+    assert victim.read_text() == "keep me\n"
+    assert not os.path.lexists(ws.path / "README.md")
+    assert "README.md" not in tree_paths(ws, info.sha)
+    assert [w.split(":")[0] for w in info.warnings] == ["README.md"]
+
+
+def test_a_nested_repository_a_command_made_is_left_and_said_so(ws: Workspace) -> None:
+    ws.apply_edits(parse_edits(_replace("app.py", "    return a + b\n", "    return a - b\n")))
+    nested = ws.path / "vendor" / "lib"  # the tests ran `git init` there
+    nested.mkdir(parents=True)
+    git(nested, "init", "-q")
+    (nested / "draft.txt").write_text("keep\n")
+    info = ws.commit_edits("step 1", STEP)
+    assert (nested / "draft.txt").read_text() == "keep\n"
+    assert not [p for p in tree_paths(ws, info.sha) if p.startswith("vendor")]
+    assert [w for w in info.warnings if w.startswith("vendor")] == [
+        "vendor/lib/: a nested git repository; left in place, not committed"]

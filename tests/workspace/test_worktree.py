@@ -122,3 +122,58 @@ def test_restore_refuses_when_worktree_vanished(ws: Workspace) -> None:
 def test_default_home_is_tandem_home(git_repo: Path, _tandem_home: Path) -> None:
     ws = Workspace.open_or_create(git_repo, "job-h", "s")
     assert ws.path == (_tandem_home / "worktrees" / "job-h").resolve()
+
+
+def test_users_worktree_on_a_missing_folder_keeps_its_record(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """git keeps the record of a worktree whose folder is away (an unmounted drive) for
+    months; creating and removing a job's worktree must not drop it."""
+    user_wt = tmp_path / "user-wt"
+    git(git_repo, "worktree", "add", "-q", "-b", "user-work", str(user_wt))
+    (user_wt / "staged.txt").write_text("staged\n")
+    git(user_wt, "add", "staged.txt")
+    away = tmp_path / "unmounted"
+    user_wt.rename(away)
+
+    ws = Workspace.open_or_create(git_repo, "job-u", "s", home=tmp_path / "home")
+    subprocess.run(["rm", "-rf", str(ws.path)], check=True)  # the job's folder, by hand
+    again = Workspace.open_or_create(git_repo, "job-u", "s", home=tmp_path / "home")
+    again.remove(delete_branch=True)
+
+    away.rename(user_wt)
+    assert git(user_wt, "status", "--porcelain") == "A  staged.txt\n"
+    assert str(user_wt) in git(git_repo, "worktree", "list")
+    assert "job-u" not in git(git_repo, "worktree", "list")
+
+
+def test_deleted_branch_is_made_again_from_the_recorded_base(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    ws = Workspace.open_or_create(git_repo, "job-b", "s", home=home)
+    (ws.path / "n.txt").write_text("n\n")
+    step = ws.checkpoint("Step 1", {"Tandem-Step": "1"})
+    ws.remove(delete_branch=True)
+    git(git_repo, "commit", "--allow-empty", "-q", "-m", "user moves on")
+
+    again = Workspace.open_or_create(git_repo, "job-b", "s", home=home, base_sha=ws.base_sha)
+    assert again.base_sha == ws.base_sha and again.head() == ws.base_sha
+    again.restore(step.sha)  # the job's checkpoint is its own again
+    assert (again.path / "n.txt").read_text() == "n\n"
+
+
+def test_recorded_base_missing_here_falls_back_to_base_ref(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """A job that ran on another machine may record a base this clone has not fetched:
+    ``ensure_commit`` takes it over once the checkpoints are fetched."""
+    ws = Workspace.open_or_create(git_repo, "job-r", "s", home=tmp_path / "home",
+                                  base_sha="1" * 40)
+    assert ws.base_sha == git(git_repo, "rev-parse", "HEAD").strip()
+
+
+def test_restore_refusal_names_the_show_command(ws: Workspace, git_repo: Path) -> None:
+    git(git_repo, "commit", "--allow-empty", "-q", "-m", "not the job's")
+    with pytest.raises(WorkspaceError, match=r"see `tandem show job-1`"):
+        ws.restore(git(git_repo, "rev-parse", "HEAD").strip())
