@@ -19,6 +19,15 @@ from orchestrator.pr.models import PRContent
 PR_FILE = "PR.md"
 PATCH_DIR = "patches"
 
+# What the user's diff.* and format.* config would otherwise change: ``git am`` needs the
+# a/ b/ prefixes (diff.noprefix, diff.mnemonicPrefix); a sign-off or signature would put
+# the user's name on Tandem's commits; a cover letter or another suffix breaks
+# ``git am patches/*.patch``.
+FORMAT_PATCH_PINS = (
+    "--no-color", "--binary", "--src-prefix=a/", "--dst-prefix=b/", "--no-signoff",
+    "--no-signature", "--no-cover-letter", "--suffix=.patch",
+)
+
 
 def write_bundle(
     worktree: Path, base_sha: str, content: PRContent, out_dir: Path, head: str = "HEAD"
@@ -28,10 +37,8 @@ def write_bundle(
     out_dir.mkdir(parents=True, exist_ok=True)
     patch_dir = out_dir / PATCH_DIR
     _clear_previous(patch_dir)
-    proc = run_git(
-        worktree, "-c", "core.quotePath=false", "format-patch", "--no-color", "--binary",
-        "--output-directory", str(patch_dir), f"{base_sha}..{head}",
-    )
+    proc = run_git(worktree, "format-patch", *FORMAT_PATCH_PINS, "--output-directory",
+                   str(patch_dir), f"{base_sha}..{head}")
     names = [Path(line.strip()).name for line in proc.stdout.splitlines() if line.strip()]
     patch_dir.mkdir(exist_ok=True)
     (patch_dir / "series").write_text("".join(name + "\n" for name in names))

@@ -2,6 +2,9 @@
 
 Only the variables a git transport needs (SSH agent, askpass, proxies) are passed on top of
 ``scrubbed_env()``; credentials for HTTPS remotes come from git's own credential helpers.
+Like the workspace's checkpoints, every call has Tandem's fixed identity and the same
+``-c`` overrides, so the user's hooks and global config (``user.useConfigOnly``,
+``format.signOff``) neither block nor change a delivery.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from pathlib import Path
 
 from orchestrator.config import scrubbed_env, secret
 from orchestrator.errors import GitError
+from orchestrator.workspace.git import IDENTITY, OVERRIDES
 from orchestrator.workspace.remote import TRANSPORT_VARS
 from orchestrator.workspace.remote import safe_remote as strip_url_credentials
 
@@ -20,7 +24,7 @@ GIT_TIMEOUT_S = 120.0
 def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """A scrubbed environment plus what git's transports need."""
     env = {name: value for name in TRANSPORT_VARS if (value := secret(name))}
-    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.update(IDENTITY, GIT_TERMINAL_PROMPT="0")
     env.update(extra or {})
     return scrubbed_env(env)
 
@@ -35,15 +39,24 @@ def run_git(
     """Run ``git args`` in ``cwd``; a failure raises ``GitError`` with git's last line."""
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=git_env(env), capture_output=True,
+            ["git", *OVERRIDES, *args], cwd=cwd, env=git_env(env), capture_output=True,
             encoding="utf-8", errors="replace",  # a patch may hold any bytes
             timeout=GIT_TIMEOUT_S, check=False, input=stdin,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise GitError(f"git {args[0]} in {cwd} failed: {exc}") from exc
+        raise GitError(f"git {_subcommand(args)} in {cwd} failed: {exc}") from exc
     if check and proc.returncode != 0:
-        raise GitError(f"git {args[0]} in {cwd} failed: {last_line(proc.stderr)}")
+        raise GitError(f"git {_subcommand(args)} in {cwd} failed: {last_line(proc.stderr)}")
     return proc
+
+
+def _subcommand(args: tuple[str, ...]) -> str:
+    """The git command ``args`` run, past any leading ``-c name=value`` pairs (an error
+    saying ``git -c`` failed names nothing)."""
+    rest = list(args)
+    while rest[:1] == ["-c"]:
+        rest = rest[2:]
+    return rest[0] if rest else "(no command)"
 
 
 def last_line(text: str) -> str:

@@ -51,11 +51,8 @@ def squash_message(worktree: Path, commits: list[str], message: str) -> str:
 
 
 def _author_env(worktree: Path, sha: str) -> dict[str, str]:
-    """The last step's author; its identity also as committer when git has none set."""
+    """The last step's author; the committer is Tandem's fixed identity, as for a step."""
     name, email, date = run_git(
         worktree, "log", "-1", "--format=%an%x00%ae%x00%aI", sha
     ).stdout.strip().split("\x00")
-    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date}
-    if run_git(worktree, "config", "user.email", check=False).returncode != 0:
-        env.update(GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email)
-    return env
+    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date}

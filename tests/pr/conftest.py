@@ -390,3 +390,43 @@ def job_repo(git_repo: Path, tmp_path: Path) -> JobRepo:
                         "    assert mul(2, 3) == 6\n"},
                     tier="deep", served="deep-sim", subject="Test mul, drop old notes")
     return job
+
+
+# A user's global git config that would change what Tandem's git calls do if they did not
+# pin it: no identity to be guessed, a sign-off and a signature on every patch, diffs
+# without a/ b/ prefixes, a cover letter, another patch suffix.
+ODD_USER_CONFIG = """\
+[user]
+\tuseConfigOnly = true
+[format]
+\tsignOff = true
+\tsignature = my own signature
+\tcoverLetter = true
+\tsuffix = .txt
+[diff]
+\tnoprefix = true
+"""
+
+
+@pytest.fixture
+def odd_user_config(job_repo: JobRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                    ) -> Path:
+    """HOME with ``ODD_USER_CONFIG`` as its ``.gitconfig`` (set after ``job_repo``'s
+    commits), and a job repository with no identity of its own; returns the config file."""
+    home = tmp_path / "user-home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(ODD_USER_CONFIG)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    git(job_repo.repo, "config", "--unset", "user.email")
+    git(job_repo.repo, "config", "--unset", "user.name")
+    return home / ".gitconfig"
+
+
+def failing_hook(repo: Path, name: str) -> Path:
+    """Install a hook in ``repo`` (and so its worktrees) that refuses whatever it guards."""
+    hook = repo / ".git" / "hooks" / name
+    hook.write_text("#!/bin/sh\necho refused by the repository's hook >&2\nexit 1\n")
+    hook.chmod(0o755)
+    return hook

@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 from orchestrator.pr import PRContent, squash_commits, write_bundle
+from orchestrator.workspace.git import IDENTITY
 
-from .conftest import JobRepo, git
+from .conftest import JobRepo, failing_hook, git
 
 CONTENT = PRContent(title="Add mul", summary="Adds mul().", body="Adds mul().\n\n## Plan\n")
 
@@ -35,6 +36,26 @@ def test_bundle_applies_with_git_am_onto_a_fresh_clone(job_repo: JobRepo, tmp_pa
     trailers = git(clone, "log", "--format=%(trailers:key=Tandem-Served-Model,valueonly)",
                    f"{job_repo.base_sha}..HEAD").split()
     assert trailers == ["deep-sim", "spark-sim"]
+
+
+def test_bundle_applies_whatever_the_users_diff_and_format_config(
+    job_repo: JobRepo, odd_user_config: Path, tmp_path: Path
+) -> None:
+    out = write_bundle(job_repo.worktree, job_repo.base_sha, CONTENT, tmp_path / "bundle")
+    patches = sorted((out / "patches").glob("*.patch"))
+    assert [p.name for p in patches] == (out / "patches" / "series").read_text().split()
+    assert len(patches) == 2  # no cover letter, the suffix PR.md's `git am` names
+    text = "".join(p.read_text() for p in patches)
+    assert "diff --git a/app.py b/app.py" in text
+    assert "Signed-off-by" not in text and "my own signature" not in text
+
+    clone = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", "--branch", "main", str(job_repo.remote), str(clone))
+    git(clone, "config", "user.email", "reviewer@example.com")
+    git(clone, "config", "user.name", "Reviewer")
+    git(clone, "am", "-q", *map(str, patches))
+    assert git(clone, "rev-parse", "HEAD^{tree}") == git(
+        job_repo.worktree, "rev-parse", f"{job_repo.branch}^{{tree}}")
 
 
 def test_rewriting_a_bundle_drops_stale_patches(job_repo: JobRepo, tmp_path: Path) -> None:
@@ -66,6 +87,19 @@ def test_squash_keeps_tree_and_every_steps_trailers(job_repo: JobRepo) -> None:
     assert "Tandem-Served-Model: spark-sim" in parsed
     assert "Tandem-Served-Model: deep-sim" in parsed
     assert f"Tandem-Squashed-From: {old[0][:12]} {old[1][:12]}" in parsed
+
+
+def test_squash_runs_no_hook_of_the_repository(
+    job_repo: JobRepo, odd_user_config: Path
+) -> None:
+    hook = failing_hook(job_repo.repo, "reference-transaction")
+    tree = git(job_repo.worktree, "rev-parse", "HEAD^{tree}")
+    new_sha = squash_commits(job_repo.worktree, job_repo.base_sha, "Add mul")
+    assert job_repo.head() == new_sha and git(job_repo.worktree, "rev-parse",
+                                              "HEAD^{tree}") == tree
+    assert hook.exists()  # still in place: skipped, not removed
+    # committed as Tandem, like each step: the user's config has no identity to give
+    assert git(job_repo.worktree, "log", "-1", "--format=%ce") == IDENTITY["GIT_COMMITTER_EMAIL"]
 
 
 def test_squash_of_a_single_commit_changes_nothing(job_repo: JobRepo) -> None:

@@ -10,7 +10,7 @@ import pytest
 from orchestrator.cli import main
 from orchestrator.jobstore import JobRecord
 
-from .conftest import ForgeStandIn, JobRepo, git
+from .conftest import ForgeStandIn, JobRepo, failing_hook, git
 
 
 def _job(job_repo: JobRepo, **fields: object) -> JobRecord:
@@ -50,6 +50,16 @@ def test_pr_job_writes_a_bundle_and_says_where(
     assert body.startswith("# Add mul() to app.py") and "| 1 | Add mul() | fast |" in body
     code, out, _ = _run(["pr", job.job_id], capsys)
     assert code == 0 and f"PR bundle: {bundle}" in out
+
+
+def test_pr_delivers_with_no_identity_and_sign_off_in_the_users_config(
+    job_repo: JobRepo, odd_user_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = _job(job_repo)
+    code, out, err = _run(["pr", job.job_id, "--squash", "--json"], capsys)
+    assert (code, err) == (0, "")
+    patches = sorted((Path(json.loads(out)["bundle_dir"]) / "patches").glob("*.patch"))
+    assert len(patches) == 1 and "Signed-off-by" not in patches[0].read_text()
 
 
 def test_pr_update_opens_nothing_new_on_github(
@@ -106,14 +116,20 @@ def test_pr_after_the_worktree_was_removed_delivers_from_the_repository(
     assert job_repo.remote_sha() == head and forge.pulls[1]["head"]["ref"] == job_repo.branch
 
 
+@pytest.mark.parametrize("hooks", [False, True], ids=["plain", "failing-hooks"])
 def test_pr_after_the_job_branch_was_deleted_uses_the_recorded_head(
-    job_repo: JobRepo, forge: ForgeStandIn, capsys: pytest.CaptureFixture[str]
+    job_repo: JobRepo, forge: ForgeStandIn, capsys: pytest.CaptureFixture[str], hooks: bool
 ) -> None:
+    """The branch is made again at the recorded head and pushed; the repository's hooks
+    (a failing ``reference-transaction`` and ``pre-push``) are never run."""
     head = job_repo.head()
     job = _job(job_repo, pr="github", head_sha=head,
                forge={"repo": "octo/app", "api_url": forge.github_url})
     git(job_repo.repo, "worktree", "remove", "--force", str(job_repo.worktree))
     git(job_repo.repo, "branch", "-q", "-D", job_repo.branch)
+    if hooks:
+        failing_hook(job_repo.repo, "reference-transaction")
+        failing_hook(job_repo.repo, "pre-push")
     code, out, err = _run(["pr", job.job_id], capsys)
     assert (code, err) == (0, "") and out.startswith("PR #1 opened: ")
     assert job_repo.remote_sha() == head
