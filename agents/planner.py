@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from agents.base import ModelCaller, Turn, call_structured, prompt
 from orchestrator.errors import UnsafePath
+from orchestrator.security.text import printable, strip_html_comments
 from orchestrator.workspace.paths import normalize_edit_path
 
 MAX_PLAN_STEPS = 8
@@ -18,11 +18,12 @@ MAX_STEP_FILES = 20
 
 def _one_line(value: Any) -> Any:
     """An intent is a commit subject, a prompt line and a PR list item: one line of
-    printable text (a terminal escape or a line break from the model is dropped)."""
+    printable text. A terminal escape, a line break, a bidi override or a zero-width
+    character from the model is dropped, and so is an HTML comment (hidden on a forge):
+    the text is final here, so the redaction that follows sees what is published."""
     if not isinstance(value, str):
         return value  # the type check reports it
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in value)
-    return " ".join(text.split())
+    return " ".join(strip_html_comments(printable(value)).split())
 
 
 class PlanStep(BaseModel):

@@ -8,7 +8,6 @@ ping nobody, and secrets redacted (a finding would otherwise stop the delivery).
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
@@ -16,6 +15,7 @@ from pydantic import BaseModel, Field
 from agents.base import ModelCaller, StructuredOutputError, Turn, call_structured, prompt
 from orchestrator.pr.render import inert
 from orchestrator.secrets import redact
+from orchestrator.security.text import printable
 
 
 class PRText(BaseModel):
@@ -23,21 +23,13 @@ class PRText(BaseModel):
     summary: str = Field(min_length=3, max_length=4000)
 
 
-def _printable(text: str, keep: str = "") -> str:
-    """``text`` without control, format (bidi overrides, zero-width) or separator
-    characters other than those in ``keep``."""
-    return "".join(
-        c if c in keep or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Zl", "Zp")
-        else " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else ""
-        for c in text
-    )
-
-
 def clean_pr_text(text: PRText, known_secrets: Sequence[str] = ()) -> PRText:
-    """The model's title and summary made safe to publish (see the module docstring)."""
-    title = " ".join(_printable(redact(text.title, known_secrets)).split())
-    summary = inert(redact(_printable(text.summary.replace("\r\n", "\n"), "\n\t"),
-                           known_secrets))
+    """The model's title and summary made safe to publish (see the module docstring).
+    Redaction comes last: dropping a zero-width character or a comment after it could
+    join the halves of a secret it did not recognise."""
+    title = redact(" ".join(printable(text.title).split()), known_secrets)
+    summary = redact(inert(printable(text.summary.replace("\r\n", "\n"), "\n\t")),
+                     known_secrets)
     return PRText.model_construct(title=title, summary=summary.strip())
 
 

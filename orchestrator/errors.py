@@ -319,7 +319,10 @@ class BudgetExceeded(ControlFlow):
         self.budget = budget
         self.used = used
         self.limit = limit
-        super().__init__(f"budget {budget} exceeded: {used:g} of {limit:g}")
+        # The policy setting to raise (``tandem resume JOB -s SETTING=N``).
+        self.setting = f"budgets.max_{budget}"
+        super().__init__(f"budget {budget} exceeded: {used:g} of {limit:g} "
+                         f"(raise {self.setting} to go on)")
 
 
 class ApprovalRequired(ControlFlow):

@@ -248,3 +248,15 @@ class JobRuntime:
     @property
     def home(self) -> Path:
         return get_settings().home
+
+    @property
+    def policy_files(self) -> list[Path]:
+        """The policy files the job's next run reads (the user's layer, the job's own
+        file): a verification command that rewrote them could point the tiers, and the
+        keys sent with each request, at a server of its choosing. Guarded like git's
+        configuration while the commands run."""
+        files = [get_settings().user_policy_path]
+        named = Path(self.job.policy) if self.job.policy else None
+        if named is not None and named.suffix in (".yaml", ".yml") and named.is_file():
+            files.append(named.resolve())
+        return files

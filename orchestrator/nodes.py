@@ -76,12 +76,32 @@ def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[U
                 break
         update["usage"] = rt.gateway.usage
         budget.stop_clock(update["usage"])
-        return update
+        return _redacted(update, rt)
 
     # Not functools.wraps: LangGraph reads the wrapper's own signature to inject `runtime`.
     wrapper.__name__ = wrapper.__qualname__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
+
+
+_TEXT_KEYS = ("escalations", "observation", "gate_reasons", "approval_reasons")
+
+
+def _redacted(update: Update, rt: JobRuntime) -> Update:
+    """``update`` with its free texts redacted. Reasons and notes quote error messages,
+    which quote model output (a refused path, a line that failed to apply): from the
+    state they reach the job record, ``tandem show``, pause notifications, the next
+    prompt and the PR body, so a secret in them is replaced here, once, for all nodes."""
+    for key in _TEXT_KEYS:
+        value = update.get(key)
+        if isinstance(value, str):
+            update[key] = rt.redact(value)
+        elif isinstance(value, list):
+            update[key] = [rt.redact(v) if isinstance(v, str) else v for v in value]
+    hold = update.get("hold")
+    if isinstance(hold, dict) and isinstance(hold.get("reason"), str):
+        update["hold"] = {**hold, "reason": rt.redact(hold["reason"])}
+    return update
 
 
 def _escalated(state: JobState, exc: Escalate) -> Update:
@@ -291,7 +311,7 @@ async def review(state: JobState, rt: JobRuntime) -> Update:
 async def verify(state: JobState, rt: JobRuntime) -> Update:
     step_no, _ = _current(state)
     rt.ws.settle()  # the commands may run git: the last commit's index update is done
-    guard = rt.ws.guard_git_files()
+    guard = rt.ws.guard_git_files(also=rt.policy_files)
     stop = threading.Event()  # interrupted: the commands must not run on without the job
     # The output goes into the job's state, the next prompt and the step's commit: it is
     # redacted before it is cut to its tail.

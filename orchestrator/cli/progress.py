@@ -4,6 +4,7 @@ elsewhere), the receipt table, and following a job's event log."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -16,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.events import iter_events
-from orchestrator.jobstore import JobRecord, load_job
+from orchestrator.jobstore import JobRecord, running_pid
+from orchestrator.security.text import printable
 
 _TERMINAL = {"job.done", "job.paused", "job.failed", "job.cancelled"}
 
@@ -88,9 +90,9 @@ def stream_panel(event: dict[str, Any]) -> RenderableType:
         tokens, elapsed_s = 0, 0.0
     speed = f" · {tokens / elapsed_s:.0f} tok/s" if elapsed_s > 0 else ""
     lines = str(event.get("text") or "").splitlines()[-_STREAM_LINES:]
-    title = Text(f"step {event.get('step') or '-'} · {event.get('phase')} · "
-                 f"{event.get('tier')} {event.get('model')}")
-    return Panel(Text("\n".join(lines)), title=title, title_align="left",
+    title = Text(printable(f"step {event.get('step') or '-'} · {event.get('phase')} · "
+                           f"{event.get('tier')} {event.get('model')}"))
+    return Panel(Text(printable("\n".join(lines), "\n\t")), title=title, title_align="left",
                  subtitle=f"{tokens} tokens{speed}", subtitle_align="right")
 
 
@@ -106,8 +108,9 @@ def describe(event: dict[str, Any]) -> str | None:
 
 def _x(value: Any) -> str:
     """``value`` as literal text in a markup line: brackets in a model's, a test's or a
-    user's text (``[/tmp/x]``) are not tags, and never an error."""
-    return escape(str(value))
+    user's text (``[/tmp/x]``) are not tags, terminal escapes and bidi overrides in it
+    are not sent to the terminal, and never an error."""
+    return escape(printable(str(value), "\n\t"))
 
 
 def _describe(event: dict[str, Any]) -> str | None:
@@ -189,6 +192,20 @@ def _describe_receipt(r: dict[str, Any]) -> str | None:
     return None
 
 
+_RAISE = re.compile(r"\(raise (budgets\.max_[\w.]+) to go on\)")
+
+
+def next_step(job: JobRecord) -> str:
+    """What to type to go on with a paused job: a budget pause names the limit to raise
+    (resuming as it is would stop at the same limit again)."""
+    reason = job.pause_reason or ""
+    if reason.startswith("approval"):
+        return f"`tandem approve {job.job_id}` or `tandem reject {job.job_id} --reason ...`"
+    if reason.startswith("budget") and (m := _RAISE.search(reason)):
+        return f"`tandem resume {job.job_id} -s {m.group(1)}=<a higher limit>`"
+    return f"`tandem resume {job.job_id}`"
+
+
 def receipts_table(job: JobRecord) -> None:
     console = Console(highlight=False)
     if not console.is_terminal:
@@ -201,7 +218,7 @@ def receipts_table(job: JobRecord) -> None:
     for r in receipts:
         # Cells are literal text: a served model's name or a rule id with brackets is
         # not markup.
-        table.add_row(*(Text(cell) for cell in (
+        table.add_row(*(Text(printable(cell)) for cell in (
             str(r.step or "-"), r.phase, r.tier or "-", r.rule_id or "-", r.action or "-",
             r.served_model or "-",
             f"{r.tokens_in}/{r.tokens_out}" if r.kind == "model_call" else "-",
@@ -214,9 +231,7 @@ def receipts_table(job: JobRecord) -> None:
         for e in s.get("escalations", []):
             console.print(f"step {_x(s['step'])} escalation: {_x(e)}")
     if job.pause_reason and job.status == "paused":
-        nxt = (f"`tandem approve {job.job_id}` or `tandem reject {job.job_id} --reason ...`"
-               if job.pause_reason.startswith("approval") else f"`tandem resume {job.job_id}`")
-        console.print(f"[yellow]paused[/]: {_x(job.pause_reason)} — {nxt}")
+        console.print(f"[yellow]paused[/]: {_x(job.pause_reason)} — {_x(next_step(job))}")
     if job.error:
         console.print(f"[red]error[/]: {_x(job.error)}")
     if job.pr_result:
@@ -237,10 +252,18 @@ def receipts_table(job: JobRecord) -> None:
     console.print(f"cost: ${cost:.4f}  tokens: {shown}")
 
 
-def follow_events(job: JobRecord, *, json_out: bool, poll_s: float = 0.2) -> None:
-    """Print the job's events as they are appended, until a terminal event."""
+def follow_events(job: JobRecord, *, json_out: bool, poll_s: float = 0.2,
+                  grace_s: float = 1.0) -> None:
+    """Print the job's events as they are appended, until no process runs the job.
+
+    The log holds every run of the job (a resume appends to it), so an end event is the
+    end only when no run follows it: the view goes on while a process holds the job's
+    run lock. A job that is not running stops the view at once when its log ends with an
+    end event, or after ``grace_s`` (a run just started takes its lock in that time;
+    a run killed outright left no end event)."""
     seen = 0
     progress = Progress(follow=True)
+    idle_since: float | None = None
     while True:
         events = list(iter_events(job.events_path))
         for event in events[seen:]:
@@ -248,9 +271,14 @@ def follow_events(job: JobRecord, *, json_out: bool, poll_s: float = 0.2) -> Non
                 click.echo(json.dumps(event, default=str))
             else:
                 progress.on_event(event)
-            if event.get("type") in _TERMINAL:
-                return
         seen = len(events)
-        if load_job(job.job_id).status not in ("running", "queued") and seen == len(events):
-            return
+        if running_pid(job) is not None:
+            idle_since = None
+        else:
+            now = time.monotonic()
+            idle_since = now if idle_since is None else idle_since
+            ended = bool(events) and events[-1].get("type") in _TERMINAL
+            if ended or now - idle_since >= grace_s:
+                progress.close()
+                return
         time.sleep(poll_s)

@@ -12,11 +12,11 @@ from typing import Any
 
 from orchestrator.pr.models import PRContent, StepSummary
 from orchestrator.receipts import Receipt
+from orchestrator.security.text import strip_html_comments
 
 TITLE_MAX_CHARS = 72
 CELL_MAX_CHARS = 80
 _ESCALATING_ACTIONS = ("escalate", "escalate-redo", "escalate-review")
-_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _MENTION = re.compile(r"(?<![\w@.`/])@[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?"
                       r"(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
 
@@ -24,7 +24,7 @@ _MENTION = re.compile(r"(?<![\w@.`/])@[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?
 def inert(text: str) -> str:
     """Model text made inert on a forge: HTML comments (hidden from a reviewer reading the
     rendered page) removed, ``@user``/``@org/team`` mentions quoted so they ping nobody."""
-    return _MENTION.sub(lambda m: f"`{m.group(0)}`", _HTML_COMMENT.sub("", text))
+    return _MENTION.sub(lambda m: f"`{m.group(0)}`", strip_html_comments(text))
 
 
 def render_pr(

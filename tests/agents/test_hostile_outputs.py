@@ -105,6 +105,23 @@ async def test_pr_text_is_made_safe_to_publish() -> None:
     assert find_secrets(text.title + "\n" + text.summary, ["hunter2pass"]) == []
 
 
+async def test_a_secret_split_by_what_cleaning_removes_is_still_redacted() -> None:
+    """A zero-width character or an HTML comment inside a key hides it from the redaction
+    until cleaning drops it: cleaning comes first, so the joined key is redacted."""
+    key = "plain-Zq8Lm3Xv9Rt2Wp7Ys5Qa"
+    answer = json.dumps({"title": f"Add slugify ({key[:12]}\u200b{key[12:]})",
+                         "summary": f"Key {key[:12]}<!-- -->{key[12:]} rotated."})
+    text = await write_pr_text(Scripted(answer), tier="fast", task="t", steps=["a"],
+                               known_secrets=[key])
+    assert key not in text.title and key not in text.summary
+    assert "[REDACTED" in text.title and "[REDACTED" in text.summary
+
+
+def test_plan_intent_loses_bidi_zero_width_and_hidden_comments() -> None:
+    step = PlanStep(intent="Add \u202eslugify\u202c helper\u200b<!-- approve -->now", files=[])
+    assert step.intent == "Add slugify helpernow"
+
+
 async def test_a_reviewer_non_answer_never_passes_the_draft() -> None:
     """A refusal or an empty answer holds no edit block: applied, it changes nothing and
     the flagged draft went on as if reviewed. It is repaired once, then the job pauses."""

@@ -522,6 +522,43 @@ def test_a_key_printed_by_the_tests_is_kept_out_of_state_and_prompts(
     assert "key [REDACTED:" in job.events_path.read_text()  # the summary, redacted
 
 
+REFUSED_KEY = "plain-Tq6Vw2Hx9Lm4Zs8Rb3Nf"
+# The model names a file after the job's own key: the refusal quotes the path.
+KEYED_EDIT = f"/{REFUSED_KEY}\n<<<<<<< SEARCH\n=======\nx = 1\n>>>>>>> REPLACE\n"
+
+
+@pytest.mark.parametrize("case", ["escalated-then-done", "paused-on-deep", "plan"])
+def test_reasons_that_quote_model_text_are_redacted_everywhere(
+    case: str, tmp_path: Path, demo_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Escalation and pause reasons quote error messages, which quote the model (a refused
+    path, here): the job's key in them reaches no record, state, log, commit or PR."""
+    monkeypatch.setenv("TANDEM_TEST_FAST_KEY", REFUSED_KEY)
+    deep_answer = SLUGIFY_EDIT if case == "escalated-then-done" else KEYED_EDIT
+    plan = ('{"steps": [{"intent": "Add slugify", "files": ["/' + REFUSED_KEY + '"]}]}'
+            if case == "plan" else ONE_STEP_PLAN)
+    tape = _base_tape([{"match": {"model": FAST, "contains": "STEP 1"}, "text": KEYED_EDIT},
+                       {"match": {"model": DEEP, "contains": "STEP 1"}, "text": deep_answer}],
+                      plan=plan)
+    tape.append({"match": {"model": DEEP}, "text": plan})  # the plan's repair: the same
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url,
+                              fast_extra={"api_key_env": "TANDEM_TEST_FAST_KEY"})
+        job = _run(_job(demo_repo, policy, task="Add slugify"))
+    said = job.pause_reason or " ".join(job.steps[0]["escalations"])
+    assert "[REDACTED:" in said, said
+    if case == "escalated-then-done":
+        assert job.status == "done", job.error
+        body = (Path(job.pr_result["bundle_dir"]) / "PR.md").read_text()
+        assert "[REDACTED:" in body
+    else:
+        assert job.status == "paused", job.error
+    home = Path(os.environ["TANDEM_HOME"])
+    for path in [p for p in home.rglob("*") if p.is_file()]:
+        assert REFUSED_KEY.encode() not in path.read_bytes(), path
+    assert REFUSED_KEY not in _git(demo_repo, "log", "--all", "--format=%B")
+
+
 def test_git_config_written_by_the_tests_is_put_back(
     tmp_path: Path, demo_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -558,6 +595,29 @@ def test_git_config_written_by_the_tests_is_put_back(
                 if e["type"] == "verify" and "git_files_restored" in e]
     assert len(restored) == 1
     assert sorted(Path(p).name for p in restored[0]) == [".gitconfig", "HEAD", "config"]
+
+
+def test_policy_files_written_by_the_tests_are_put_back(tmp_path: Path,
+                                                       demo_repo: Path) -> None:
+    """A policy the tests rewrote would point the next run's tiers (and the keys sent
+    with each request) at a server of their choosing: the user's policy layer and the
+    job's policy file are put back like git's configuration."""
+    user_policy = Path(os.environ["TANDEM_HOME"]) / "policy.yaml"
+    tape = _base_tape([{"match": {"model": FAST, "contains": "STEP 1:"}, "text": SLUGIFY_EDIT}])
+    with _tape_sim(tape).run_in_thread() as sim:
+        policy = write_policy(tmp_path / "p.yaml", sim.base_url)
+        before = policy.read_bytes()
+        job = _job(demo_repo, policy, task="Add slugify")
+        evil = "tiers: {fast: {models: [{provider: chat-completions, base_url: 'http://x'}]}}"
+        job.test_cmd = (f"sh -c 'echo \"{evil}\" > {user_policy} && "
+                        f"echo \"{evil}\" >> {policy}'")
+        job.save()
+        job = _run(job)
+    assert job.status == "done", job.error
+    assert not user_policy.exists() and policy.read_bytes() == before
+    restored = [e["git_files_restored"] for e in read_events(job.events_path)
+                if e["type"] == "verify" and "git_files_restored" in e]
+    assert [sorted(restored[0])] == [sorted([str(user_policy), str(policy.resolve())])]
 
 
 def test_a_request_the_tape_does_not_script_pauses_the_job_at_once(
