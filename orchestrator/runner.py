@@ -33,7 +33,8 @@ from orchestrator.router import compile_matchers
 from orchestrator.state import JobState
 from orchestrator.verify import CommandSpec
 from orchestrator.workspace import Workspace
-from orchestrator.workspace.git import IDENTITY, git_text
+from orchestrator.workspace.commits import LOG_FORMAT, parse_log
+from orchestrator.workspace.git import IDENTITY, git_text, run_git
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ def open_workspace(job: JobRecord, policy: Policy) -> Workspace:
     """The job's worktree (created on first use, found again on resume)."""
     return Workspace.open_or_create(
         Path(job.repo), job.job_id, slugify(job.task), base_ref=job.base_ref,
-        home=get_settings().home, max_file_bytes=policy.checkpoint.max_file_bytes,
+        base_sha=job.base_sha, home=get_settings().home,
+        max_file_bytes=policy.checkpoint.max_file_bytes,
     )
 
 
@@ -70,12 +72,18 @@ def _uses_sim(policy: Policy) -> bool:
 
 
 def check_runnable(policy: Policy, tape: str | None, sim_url: str | None = None) -> None:
-    """Refuse a job that could only get filler text: models at sim:// and no script."""
-    if _uses_sim(policy) and tape is None and sim_url is None:
+    """Refuse a job that could only get filler text (models at sim:// and no script), or
+    whose script does not load: said before the job creates its record and worktree."""
+    if not _uses_sim(policy) or sim_url is not None:
+        return
+    if tape is None:
         raise ConfigError(
             f"policy {policy.name!r} points its models at the embedded simulator (sim://), "
             "which without a script (--tape FILE) answers with filler text: point the tiers "
             "at a real provider (docs/POLICIES.md), or try `tandem demo` for a scripted run")
+    from orchestrator.sim.tape import load_tape
+
+    load_tape(tape)  # SimConfigError: the file, the line or entry, what is wrong
 
 
 @contextmanager
@@ -177,7 +185,10 @@ async def _run_locked(
     job.pause_reason = None
     job.save()
     ws = open_workspace(job, policy)
+    # Saved at once: a run killed before it ends still names its worktree and branch
+    # (for `rollback`, `show` and `pr`).
     job.worktree, job.branch, job.base_sha = str(ws.path), ws.branch, ws.base_sha
+    job.save()
     events = EventLog(job.events_path, job.job_id, known_secrets=known_secret_values(policy))
     for listener in listeners:
         events.subscribe(listener)
@@ -236,8 +247,9 @@ async def _invoke(
         rt.events.emit("job.resume", node=[t.name for t in snap.tasks], resume=resume_value)
     job.resume_checkpoint_id = None
     try:
-        await graph.ainvoke(inp, config, context=rt,  # type: ignore[call-overload]
-                            durability="sync")
+        async for update in graph.astream(inp, config, context=rt,  # type: ignore[call-overload]
+                                          stream_mode="updates", durability="sync"):
+            _note_checkpointed(job, update)
     except LeaseLost:
         raise  # another worker runs the job now: its record and events are not ours to end
     except asyncio.CancelledError:  # Ctrl-C or SIGTERM (a worker's cancel is its own)
@@ -246,13 +258,23 @@ async def _invoke(
         raise
     except Exception as exc:
         job.status = "failed"
-        job.error = f"{type(exc).__name__}: {exc}"
+        job.error = rt.redact(f"{type(exc).__name__}: {exc}")
         rt.events.emit("job.failed", error=job.error)
         job.save()
         raise
     rt.retry_push()
     _record(job, await graph.aget_state({"configurable": {"thread_id": job.job_id}}))
     rt.events.emit("job." + job.status, reason=job.pause_reason)
+
+
+def _note_checkpointed(job: JobRecord, update: dict[str, Any]) -> None:
+    """Keep the record's steps current as each step is checkpointed (one small file write
+    per step): a run killed mid-job still shows the steps it committed."""
+    for node_update in update.values():
+        if isinstance(node_update, dict) and node_update.get("steps_done"):
+            job.steps = list(node_update["steps_done"])
+            job.head_sha = node_update.get("checkpoint_sha", job.head_sha)
+            job.save()
 
 
 async def _mark_interrupted(job: JobRecord, rt: JobRuntime, graph: Any, config: Any) -> None:
@@ -300,21 +322,22 @@ def _record(job: JobRecord, snap: Any) -> None:
             job.error = "; ".join(values.get("escalations", [])) or status
 
 
-async def history_config_for_step(job: JobRecord, step: int, store: Any) -> str:
-    """The graph checkpoint id right after step ``step`` was checkpointed (for rollback)."""
-    return (await _history_after_step(job, step, store))[0]
-
-
-async def _history_after_step(job: JobRecord, step: int, store: Any) -> tuple[str, str | None]:
-    """The graph checkpoint id right after step ``step`` was checkpointed, and the commit
-    the state held then (the newest such point when the step was done more than once)."""
+async def _state_after_step(job: JobRecord, step: int, store: Any) -> Any:
+    """The graph state right after step ``step`` was checkpointed (the newest such point
+    when the step was done more than once). Only steps up to the one the job is at: a
+    later step is one an earlier rollback took off, and `resume` makes it again."""
     graph = build_graph().compile(checkpointer=store)
+    current = await graph.aget_state(_config(job))  # type: ignore[arg-type]
+    at_step = int((current.values or {}).get("step_index", 0))
+    if step > at_step:
+        valid = f"0..{at_step}" if at_step else "0"
+        raise JobError(f"job {job.job_id} is at step {at_step}: roll back to {valid}")
     async for snap in graph.aget_state_history({"configurable": {"thread_id": job.job_id}}):
         values = snap.values or {}
         if values.get("step_index") == step and snap.next in (("route",), ("pr",)):
-            return (str(snap.config["configurable"]["checkpoint_id"]),
-                    values.get("checkpoint_sha"))
-    raise JobError(f"job {job.job_id} has no graph checkpoint after step {step}")
+            return snap
+    raise JobError(f"job {job.job_id} has no graph checkpoint after step {step} (none is "
+                   f"made before its plan is done): `tandem resume {job.job_id}` first")
 
 
 def _foreign_commits(ws: Workspace, since: str) -> list[tuple[str, str]]:
@@ -361,9 +384,10 @@ def _refuse_foreign_commits(
 
 async def rollback_job(job: JobRecord, step: int) -> str:
     """Restore the worktree and the graph to just after step ``step``; returns the sha."""
-    if not job.worktree:
-        raise ConfigError(f"job {job.job_id} has no worktree yet")
-    with job_lock(job):
+    with job_lock(job):  # a running job is said to be running, whatever its record holds
+        if not job.worktree:
+            raise ConfigError(f"job {job.job_id} has no worktree yet: nothing to roll back "
+                              f"(`tandem resume {job.job_id}` starts it)")
         return await _rollback_locked(job, step)
 
 
@@ -372,25 +396,33 @@ async def _rollback_locked(job: JobRecord, step: int) -> str:
     # The graph's own record of the step says which commit it checkpointed: the branch
     # may no longer show it (squashed for the PR, or taken off by an earlier rollback).
     async with checkpointer() as store:
-        checkpoint_id, recorded = await _history_after_step(job, step, store)
-    sha = recorded or ws.base_sha
+        target = await _state_after_step(job, step, store)
+    values = target.values or {}
+    sha = values.get("checkpoint_sha") or ws.base_sha
     _refuse_foreign_commits(job, ws, sha, f"rolling back to step {step}")
-    # What the rollback takes off the branch, said where it can be found again.
-    for c in ws.list_checkpoints():
-        if c.sha == sha:
-            break
-        log.warning("job %s: rollback drops %s (step %s: %s)", job.job_id, c.sha[:12],
-                    c.step, c.subject)
+    _warn_dropped(job, ws, sha)
     found = ws.worktree_tree()  # uncommitted changes: kept, not reset away unseen
     if found is not None:
         kept, ref = ws.keep_tree(found, job.job_id, f"rollback to step {step}")
         log.warning("job %s: the worktree had uncommitted changes; kept as commit %s (%s): "
                     "`git -C %s diff HEAD %s`", job.job_id, kept[:12], ref, ws.path, kept[:12])
     ws.restore(sha)
-    job.resume_checkpoint_id = checkpoint_id
+    job.resume_checkpoint_id = str(target.config["configurable"]["checkpoint_id"])
     job.status = "paused"
     job.pause_reason = f"rolled back to step {step}"
     job.head_sha = sha
-    job.steps = [s for s in job.steps if s.get("step", 0) <= step]
+    # The record follows the state the job goes on from: its steps, and no pull request
+    # (one made before holds the steps taken off).
+    job.steps = list(values.get("steps_done", []))
+    job.pr_result = None
     job.save()
     return sha
+
+
+def _warn_dropped(job: JobRecord, ws: Workspace, sha: str) -> None:
+    """What the rollback takes off the branch (the commits after ``sha``), said where it
+    can be found again."""
+    out = run_git(ws.path, ["log", f"--format={LOG_FORMAT}", f"{sha}..HEAD"])
+    for c in parse_log(out.decode("utf-8", "replace")):
+        log.warning("job %s: rollback drops %s (step %s: %s)", job.job_id, c.sha[:12],
+                    c.step, c.subject)

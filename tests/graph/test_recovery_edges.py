@@ -10,28 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.demo import DEMO_TASK, DEMO_TEST_CMD
 from orchestrator.errors import JobError
-from orchestrator.jobstore import JobRecord, load_job, new_job_id
+from orchestrator.jobstore import load_job
 from orchestrator.pr.squash import squash_commits
 from orchestrator.runner import rollback_job, run_job
 from orchestrator.sim.server import ThreadedSim
-from tests.fixtures_jobs import write_policy
+from tests.fixtures_jobs import done_demo_job
 
 
 def _git(cwd: str | Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
                           text=True).stdout.strip()
-
-
-def _done_job(tmp_path: Path, repo: Path, sim: ThreadedSim) -> JobRecord:
-    policy = write_policy(tmp_path / "p.yaml", sim.base_url)
-    job = JobRecord(job_id=new_job_id(), repo=str(repo), task=DEMO_TASK, policy=str(policy),
-                    test_cmd=DEMO_TEST_CMD)
-    job.save()
-    job = asyncio.run(run_job(job))
-    assert job.status == "done", job.error
-    return job
 
 
 def _user_commit(worktree: str) -> str:
@@ -45,7 +34,7 @@ def _user_commit(worktree: str) -> str:
 def test_rollback_after_the_branch_was_squashed_restores_the_step(
     tmp_path: Path, demo_repo: Path, demo_sim: ThreadedSim
 ) -> None:
-    job = _done_job(tmp_path, demo_repo, demo_sim)
+    job = done_demo_job(tmp_path, demo_repo, demo_sim)
     assert job.worktree and job.base_sha
     step2 = job.steps[1]["checkpoint_sha"]
     squash_commits(Path(job.worktree), job.base_sha, "All in one")  # `tandem pr --squash`
@@ -63,7 +52,7 @@ def test_rollback_after_the_branch_was_squashed_restores_the_step(
 def test_rollback_and_resume_refuse_to_drop_a_commit_made_on_the_job_branch(
     tmp_path: Path, demo_repo: Path, demo_sim: ThreadedSim
 ) -> None:
-    job = _done_job(tmp_path, demo_repo, demo_sim)
+    job = done_demo_job(tmp_path, demo_repo, demo_sim)
     assert job.worktree
     mine = _user_commit(job.worktree)
     with pytest.raises(JobError, match=f"not made by Tandem.*{mine[:12]}"):
@@ -80,3 +69,27 @@ def test_rollback_and_resume_refuse_to_drop_a_commit_made_on_the_job_branch(
     assert _git(job.worktree, "rev-parse", "HEAD") == mine
     assert (demo_repo / ".git").is_dir()
     assert load_job(job.job_id).status == "paused"
+
+
+def test_resume_after_the_branch_was_deleted_and_head_moved_on(
+    tmp_path: Path, demo_repo: Path, demo_sim: ThreadedSim
+) -> None:
+    """The user removed the paused job's worktree and branch and committed on their own
+    branch since: resume makes the branch again from the job's recorded base, not from
+    the user's new HEAD, and finishes the job."""
+    import shutil
+
+    job = done_demo_job(tmp_path, demo_repo, demo_sim)
+    assert job.worktree and job.branch and job.base_sha
+    step1 = job.steps[0]["checkpoint_sha"]
+    asyncio.run(rollback_job(job, 1))
+    shutil.rmtree(job.worktree)
+    _git(demo_repo, "worktree", "prune")
+    _git(demo_repo, "branch", "-D", job.branch)
+    _user_commit(str(demo_repo))
+    mine = _git(demo_repo, "rev-parse", "HEAD")
+
+    job = asyncio.run(run_job(load_job(job.job_id)))
+    assert job.status == "done", job.error
+    assert _git(job.worktree, "rev-parse", "HEAD~2") == step1
+    assert _git(job.worktree, "merge-base", "HEAD", mine) == job.base_sha != mine
