@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Variables a verification command may inherit. Everything else (API keys, tokens,
 # cloud credentials) is dropped: model-written code must never see secrets.
 _SAFE_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "TMPDIR", "USER")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class Settings(BaseSettings):
@@ -42,7 +44,17 @@ class Settings(BaseSettings):
         description="SQLite graph store durability: NORMAL survives a killed process; FULL "
         "also a power loss, at an fsync per graph step.",
     )
-    log_level: str = Field(default="WARNING", description="Python logging level for tandem.")
+    log_level: LogLevel = Field(
+        default="WARNING", description="Python logging level for tandem (any case)."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        """``debug`` is ``DEBUG``; anything else is refused as the user wrote it."""
+        if isinstance(value, str) and value.upper() in get_args(LogLevel):
+            return value.upper()
+        return value
 
     @property
     def user_policy_path(self) -> Path:
@@ -69,7 +81,7 @@ def get_settings() -> Settings:
     """The settings of this process (read from the environment once)."""
     global _current
     if _current is None:
-        settings = Settings()
+        settings = _read_settings()
         if settings.home.exists() and not settings.home.is_dir():
             from orchestrator.errors import ConfigError
 
@@ -77,6 +89,21 @@ def get_settings() -> Settings:
                               "(it is created if missing)")
         _current = settings
     return _current
+
+
+def _read_settings() -> Settings:
+    """``Settings()``, with a bad value said as one line naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        from orchestrator.errors import ConfigError
+
+        err = exc.errors()[0]
+        name = "TANDEM_" + "_".join(str(p) for p in err["loc"]).upper()
+        expected = err.get("ctx", {}).get("expected")
+        allowed = f"set it to {expected}" if expected else str(err["msg"]).lower()
+        raise ConfigError(f"{name}={err.get('input')!r} is not valid: {allowed}, "
+                          "or unset it") from None
 
 
 def reset_settings() -> None:

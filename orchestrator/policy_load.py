@@ -84,6 +84,9 @@ def read_layer(path: Path) -> Layer:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"cannot read policy: {exc.strerror}", file=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"not UTF-8 text (at byte {exc.start}): save the policy as UTF-8",
+                          file=str(path)) from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is not None and _expanded_size(node, {}) > MAX_POLICY_NODES:
@@ -321,14 +324,15 @@ def _with_rule_ids(data: dict[str, Any], loc: KeyPath) -> KeyPath:
 # --- the layer stack ---------------------------------------------------------------
 
 
-def file_layers(name_or_path: str) -> list[Layer]:
-    """A built-in name or a file, preceded by the layers of its ``extends`` chain."""
+def file_layers(name_or_path: str, *, named_by: str | None = None) -> list[Layer]:
+    """A built-in name or a file, preceded by the layers of its ``extends`` chain.
+    ``named_by``: the variable that named it (``TANDEM_POLICY``), for its errors."""
     chain: list[Layer] = []
     target: str | None = name_or_path
     while target is not None:
         if len(chain) >= _MAX_EXTENDS:
             raise PolicyError("`extends` chain too long (a cycle?)", file=chain[-1].source)
-        layer = read_layer(_policy_file(target, chain[-1].source if chain else None))
+        layer = read_layer(_policy_file(target, chain[-1] if chain else None, named_by))
         chain.append(layer)
         parent = layer.data.pop("extends", None)
         if parent is not None and not isinstance(parent, str):
@@ -338,19 +342,32 @@ def file_layers(name_or_path: str) -> list[Layer]:
     return list(reversed(chain))
 
 
-def _policy_file(target: str, referrer: str | None) -> Path:
+def _policy_file(target: str, referrer: Layer | None, named_by: str | None) -> Path:
+    """The file of a policy name or path; ``referrer``: the layer whose ``extends`` names it."""
     if target in builtin_policy_names():
         return builtin_policy_path(target)
     path = Path(target).expanduser()
     if not path.is_absolute() and referrer is not None:
-        path = Path(referrer).parent / path
+        path = Path(referrer.source).parent / path
     if path.is_file():
         return path
     if path.is_dir():
-        raise PolicyError("is a directory: give a policy YAML file (a repository's own policy "
-                          "is its .tandem/policy.yaml, read without --policy)", file=target)
-    names = ", ".join(builtin_policy_names())
-    raise PolicyError(f"no such policy file or built-in name (built-ins: {names})", file=target)
+        problem = ("is a directory: give a policy YAML file (a repository's own policy is "
+                   "its .tandem/policy.yaml, read without --policy)")
+    else:
+        names = ", ".join(builtin_policy_names())
+        problem = f"no such policy file or built-in name (built-ins: {names})"
+    raise _unusable(target, problem, referrer, named_by)
+
+
+def _unusable(target: str, problem: str, referrer: Layer | None,
+              named_by: str | None) -> PolicyError:
+    """The error for a policy that cannot be read, located where it was named: the
+    ``extends`` line of another policy, a setting, or the command line."""
+    if referrer is not None:
+        return PolicyError(f"{target}: {problem}", file=referrer.source,
+                           line=referrer.lines.get(("extends",)), field="extends")
+    return PolicyError(problem, file=f"{named_by}={target}" if named_by else target)
 
 
 def _no_extends(layer: Layer) -> Layer:
@@ -373,7 +390,10 @@ def load_layers(
     from orchestrator.config import get_settings
 
     settings = get_settings()
-    layers = file_layers(name_or_path or settings.policy or "default")
+    if not name_or_path and settings.policy:
+        layers = file_layers(settings.policy, named_by="TANDEM_POLICY")
+    else:
+        layers = file_layers(name_or_path or "default")
     user_file = user_path if user_path is not None else settings.user_policy_path
     if user_file.is_file():
         layers.append(_no_extends(read_layer(user_file)))

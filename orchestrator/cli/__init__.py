@@ -127,6 +127,19 @@ def check_env_redis_url() -> None:
         check_redis_url(url, "TANDEM_REDIS_URL")
 
 
+# click >= 8.2 shows a group's help as this usage error when it gets no sub-command.
+_NO_ARGS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    """A usage error as the one line every error is, with click's pointer to the help
+    (instead of its usage block, which ``--help`` shows)."""
+    line = f"tandem: error: {exc.format_message()}"
+    if exc.ctx is not None:
+        line += f" (try '{exc.ctx.command_path} --help')"
+    return line
+
+
 def _setup_logging() -> None:
     from orchestrator.config import get_settings
 
@@ -148,7 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         _fail("tandem: aborted", 130, json_out=json_out)
     except click.ClickException as exc:
-        exc.show()
+        if isinstance(exc, click.UsageError) and not isinstance(exc, _NO_ARGS_HELP):
+            click.echo(_usage_line(exc), err=True)
+        else:  # `tandem policy` alone shows its help
+            exc.show()
         _fail(exc.format_message(), exc.exit_code, json_out=json_out, shown=True)
     except TandemError as exc:
         _fail(f"tandem: error: {exc}", 2, json_out=json_out)

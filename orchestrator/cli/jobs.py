@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -127,10 +126,22 @@ def read_task(task: str) -> str:
     if sys.stdin is None or sys.stdin.isatty():
         raise ConfigError("TASK is `-` but nothing is piped in: e.g. "
                           "`tandem run . - < task.md`")
-    return sys.stdin.read()
+    try:
+        return sys.stdin.read()
+    except UnicodeDecodeError:  # a strict stdin; otherwise check_task finds the bytes
+        raise ConfigError(_NOT_UTF8) from None
+
+
+# A byte that is not UTF-8 arrives as a lone surrogate (Python's escape for it), which the
+# job's record could not be written with.
+_NOT_UTF8 = "the task is not UTF-8 text: re-encode it as UTF-8 (e.g. with iconv)"
 
 
 def check_task(task: str) -> None:
+    try:
+        task.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(_NOT_UTF8) from None
     if not task.strip():
         raise ConfigError("the task is empty: say what to do, e.g. "
                           '`tandem run . "Fix the failing test in tests/test_cart.py"`')
@@ -226,20 +237,44 @@ def run(repo: Path, task: str, policy: str | None, overrides: tuple[str, ...],
 
 
 def create_demo_repo(target: Path) -> Path:
-    """Copy the sample repository template to ``target`` and commit it."""
-    from orchestrator.demo import TEMPLATE_DIR
+    """Copy the sample repository template to ``target`` and commit it; on failure,
+    ``target`` is left as it was found (missing or empty)."""
+    try:
+        existed = target.exists()
+        if existed and any(target.iterdir()):
+            raise ConfigError(f"{target} exists and is not empty: choose another --dir")
+    except OSError as exc:
+        raise ConfigError(f"cannot use {target} for the sample repository "
+                          f"({exc.strerror or exc}): choose another --dir") from None
+    try:
+        _fill_demo_repo(target)
+    except (OSError, TandemError) as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        if existed:
+            target.mkdir(exist_ok=True)
+        if isinstance(exc, TandemError):
+            raise
+        raise ConfigError(f"cannot create the sample repository in {target} "
+                          f"({exc.strerror or exc}): choose another --dir") from None
+    return target
 
-    if target.exists() and any(target.iterdir()):
-        raise ConfigError(f"{target} exists and is not empty: choose another --dir")
+
+def _fill_demo_repo(target: Path) -> None:
+    """The template, committed with Tandem's own identity and git settings: the user's
+    global git config (commit signing, hooks) must not make the demo fail."""
+    from orchestrator.demo import TEMPLATE_DIR
+    from orchestrator.workspace.git import run_git
+
     shutil.copytree(TEMPLATE_DIR, target, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__"))
     # Written here: a dotfile in the package data would not survive every installer.
     (target / ".gitignore").write_text("__pycache__/\n*.pyc\n")
-    ident = ["-c", "user.name=Tandem demo", "-c", "user.email=demo@tandem.invalid"]
+    # A plain index, as the user's own repositories have: the split index that Tandem's
+    # worktrees use is theirs alone.
+    plain = ["-c", "core.splitIndex=false", "-c", "core.untrackedCache=false"]
     for args in (["init", "-q", "-b", "main"], ["add", "-A"],
-                 [*ident, "commit", "-q", "-m", "Sample shop"]):
-        subprocess.run(["git", *args], cwd=target, check=True, capture_output=True)
-    return target
+                 ["commit", "-q", "--no-gpg-sign", "--no-verify", "-m", "Sample shop"]):
+        run_git(target, [*plain, *args])
 
 
 @click.command()
@@ -262,7 +297,9 @@ def demo(target: Path | None, policy: str, pr_kind: str, json_out: bool) -> None
     load_policy(policy)  # a bad --policy is refused before anything is created
     check_forge_token(pr_kind)
     check_home()
-    target = target or get_settings().home / "demo" / time.strftime("shop-%Y%m%d-%H%M%S")
+    # Named as a job id is (time and a random part): two demos started in the same second
+    # get folders of their own.
+    target = target or get_settings().home / "demo" / f"shop-{new_job_id()}"
     repo = create_demo_repo(target)
     if not json_out:
         click.echo(f"sample repository: {repo}", err=True)

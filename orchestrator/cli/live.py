@@ -103,8 +103,14 @@ def chat(repo: Path, policy: str | None, test_cmd: str | None, pr_kind: str,
     """
     from orchestrator.chat import ChatSession
     from orchestrator.cli.jobs import check_home, check_test_cmd
+    from orchestrator.policy import load_policy
+    from orchestrator.runner import check_runnable
+    from orchestrator.workspace.worktree import check_repo_root
 
     check_test_cmd(test_cmd)
     check_env_redis_url()
     check_home()
-    ChatSession(repo, policy=policy, test_cmd=test_cmd, pr=pr_kind, tape=tape).loop()
+    root = check_repo_root(repo, tool="tandem chat")
+    # Checked as `tandem run` checks them, before the prompt: not once per typed task.
+    check_runnable(load_policy(policy, repo=root), tape)
+    ChatSession(root, policy=policy, test_cmd=test_cmd, pr=pr_kind, tape=tape).loop()
