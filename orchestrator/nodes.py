@@ -32,6 +32,7 @@ from orchestrator.errors import (
     ModelError,
     UnsafePath,
 )
+from orchestrator.events import redact_tree
 from orchestrator.jobctx import JobRuntime
 from orchestrator.receipts import Receipt
 from orchestrator.router import StepFacts, gate_diff, route_step
@@ -84,7 +85,7 @@ def step_node(fn: Node) -> Callable[[JobState, Runtime[JobRuntime]], Awaitable[U
     return wrapper
 
 
-_TEXT_KEYS = ("escalations", "observation", "gate_reasons", "approval_reasons")
+_TEXT_KEYS = ("escalations", "observation", "gate_reasons", "approval_reasons", "hold")
 
 
 def _redacted(update: Update, rt: JobRuntime) -> Update:
@@ -93,14 +94,8 @@ def _redacted(update: Update, rt: JobRuntime) -> Update:
     state they reach the job record, ``tandem show``, pause notifications, the next
     prompt and the PR body, so a secret in them is replaced here, once, for all nodes."""
     for key in _TEXT_KEYS:
-        value = update.get(key)
-        if isinstance(value, str):
-            update[key] = rt.redact(value)
-        elif isinstance(value, list):
-            update[key] = [rt.redact(v) if isinstance(v, str) else v for v in value]
-    hold = update.get("hold")
-    if isinstance(hold, dict) and isinstance(hold.get("reason"), str):
-        update["hold"] = {**hold, "reason": rt.redact(hold["reason"])}
+        if update.get(key) is not None:
+            update[key] = redact_tree(update[key], rt.redact)
     return update
 
 

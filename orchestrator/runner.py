@@ -33,8 +33,7 @@ from orchestrator.router import compile_matchers
 from orchestrator.state import JobState
 from orchestrator.verify import CommandSpec
 from orchestrator.workspace import Workspace
-from orchestrator.workspace.commits import LOG_FORMAT, parse_log
-from orchestrator.workspace.git import IDENTITY, git_text, run_git
+from orchestrator.workspace.git import IDENTITY, git_text
 
 log = logging.getLogger(__name__)
 
@@ -422,7 +421,6 @@ async def _rollback_locked(job: JobRecord, step: int) -> str:
 def _warn_dropped(job: JobRecord, ws: Workspace, sha: str) -> None:
     """What the rollback takes off the branch (the commits after ``sha``), said where it
     can be found again."""
-    out = run_git(ws.path, ["log", f"--format={LOG_FORMAT}", f"{sha}..HEAD"])
-    for c in parse_log(out.decode("utf-8", "replace")):
+    for c in ws.list_checkpoints(since=sha):
         log.warning("job %s: rollback drops %s (step %s: %s)", job.job_id, c.sha[:12],
                     c.step, c.subject)

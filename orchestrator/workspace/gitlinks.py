@@ -14,9 +14,7 @@ from pathlib import Path
 
 from orchestrator.errors import UnsafePath
 from orchestrator.workspace.git import run_git, split_z
-from orchestrator.workspace.treebuild import ObjectStore, gitlink_on
-
-GITLINK_MODE = "160000"
+from orchestrator.workspace.treebuild import GITLINK_MODE, ObjectStore, gitlink_on
 
 
 def refuse_in_submodules(
@@ -43,6 +41,6 @@ def _submodule_of(
     out = run_git(root, ["--literal-pathspecs", "ls-tree", "-z", head, "--", *prefixes])
     for entry in split_z(out):
         meta, _tab, path = entry.partition("\t")
-        if meta.split(" ", 1)[0] == GITLINK_MODE and path in prefixes:
+        if meta.split(" ", 1)[0] == f"{GITLINK_MODE:o}" and path in prefixes:
             return path
     return None

@@ -365,13 +365,16 @@ class Workspace:
         self.restore(sha)
         return sha
 
-    def list_checkpoints(self) -> list[CheckpointInfo]:
-        """Checkpoints on the job branch since its base, newest first."""
-        out = run_git(self.path, ["log", f"--format={LOG_FORMAT}", f"{self.base_sha}..HEAD"])
+    def list_checkpoints(self, since: str | None = None) -> list[CheckpointInfo]:
+        """Checkpoints on the job branch after ``since`` (its base by default), newest
+        first."""
+        out = run_git(self.path, ["log", f"--format={LOG_FORMAT}",
+                                  f"{since or self.base_sha}..HEAD"])
         return parse_log(out.decode("utf-8", "replace"))
 
     def remove(self, delete_branch: bool = False) -> None:
-        """Remove the worktree (and prune); the branch stays unless ``delete_branch``."""
+        """Remove the worktree (and git's record of it); the branch stays unless
+        ``delete_branch``."""
         self.settle()
         worktree.remove_worktree(self.repo, self.path, self.branch, delete_branch)
 
